@@ -1,0 +1,192 @@
+"""The one error taxonomy of axis.
+
+Every refusal, in the library, the command line or (later) over HTTP, is a
+:class:`Problem`: a stable :class:`Code` (what clients and operators match on),
+a message in English and Vietnamese, the specific detail, and where in the
+input it happened.  Codes are never renamed once released; new ones are added.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Severity(str, enum.Enum):
+    ERROR = "error"  # the package is refused
+    WARNING = "warning"  # accepted, but the verdict records it
+
+
+_E = Severity.ERROR
+_W = Severity.WARNING
+
+
+class Code(enum.Enum):
+    """Stable codes: ``family.name``.  Value tuple: (code, severity, HTTP status, English, Vietnamese)."""
+
+    code: str
+    severity: Severity
+    http_status: int
+    en: str
+    vi: str
+
+    def __new__(cls, code: str, severity: Severity, http_status: int, en: str, vi: str) -> "Code":
+        member = object.__new__(cls)
+        member._value_ = code
+        member.code = code
+        member.severity = severity
+        member.http_status = http_status
+        member.en = en
+        member.vi = vi
+        return member
+
+    # -- the bytes as received
+    BODY_EMPTY = ("body.empty", _E, 400, "The package is empty", "Gói tin rỗng")
+    BODY_TOO_LARGE = ("body.too-large", _E, 413, "The package exceeds the size limit",
+                      "Gói tin vượt quá kích thước cho phép")
+    BODY_NOT_UTF8 = ("body.not-utf8", _E, 400, "The package is not UTF-8 text",
+                     "Gói tin không được mã hóa UTF-8")
+    # -- XML
+    XML_NOT_WELL_FORMED = ("xml.not-well-formed", _E, 400, "The package is not well-formed XML",
+                           "Gói tin không phải là XML hợp lệ")
+    XML_FORBIDDEN_DTD = ("xml.forbidden-dtd", _E, 400, "Document type declarations (DTD) are not allowed",
+                         "Không chấp nhận khai báo kiểu tài liệu (DTD)")
+    XML_FORBIDDEN_ENTITY = ("xml.forbidden-entity", _E, 400, "Entity declarations and references are not allowed",
+                            "Không chấp nhận khai báo hoặc tham chiếu thực thể XML")
+    XML_TEXT_TOO_LONG = ("xml.text-too-long", _E, 413, "A text node outside the attachments is too long",
+                         "Nội dung văn bản ngoài tệp đính kèm quá dài")
+    # -- edXML structure and fields
+    EDXML_NOT_EDXML = ("edxml.not-edxml", _E, 400, "This is not an edXML package (QCVN 102:2016)",
+                       "Không phải gói tin edXML (QCVN 102:2016)")
+    EDXML_SCHEMA = ("edxml.schema", _E, 400, "The package does not follow the edXML structure",
+                    "Gói tin không đúng cấu trúc edXML")
+    EDXML_MISSING_FIELD = ("edxml.missing-field", _E, 400, "A required field is missing",
+                           "Thiếu trường bắt buộc")
+    EDXML_DUPLICATE_FIELD = ("edxml.duplicate-field", _E, 400, "A field that must appear once appears more than once",
+                             "Trường chỉ được xuất hiện một lần nhưng bị lặp lại")
+    EDXML_DUPLICATE_TO = ("edxml.duplicate-to", _E, 400, "The same recipient is listed more than once",
+                          "Đơn vị nhận bị lặp lại")
+    EDXML_INVALID_VALUE = ("edxml.invalid-value", _E, 400, "A field has a value outside its domain",
+                           "Giá trị của trường không hợp lệ")
+    EDXML_BAD_DATE = ("edxml.bad-date", _E, 400, "A date or time is not in the edXML format",
+                      "Ngày giờ không đúng định dạng edXML")
+    EDXML_DUAL_ADDRESS = ("edxml.dual-address", _W, 200,
+                          "The same agency is addressed in both code forms; it receives one copy",
+                          "Cùng một cơ quan được gửi theo cả hai dạng mã; chỉ nhận một bản")
+    EDXML_UNKNOWN_STATUS = ("edxml.unknown-status", _W, 200, "The status code is not one of 01-06, 13, 15, 16",
+                            "Mã trạng thái không thuộc danh mục 01-06, 13, 15, 16")
+    EDXML_TRACE_ENTRY = ("edxml.trace-entry", _W, 200, "A trace header entry is incomplete or unreadable",
+                         "Thông tin vết (TraceHeader) không đầy đủ")
+    # -- agency identifiers
+    AGENCY_INVALID_CODE = ("agency.invalid-code", _E, 400, "The agency identifier code is not valid",
+                           "Mã định danh cơ quan không hợp lệ")
+    AGENCY_NONSTANDARD_CODE = ("agency.nonstandard-code", _W, 200,
+                               "The agency code is outside the standard grammars (accepted as seen in the field)",
+                               "Mã định danh không theo chuẩn (chấp nhận theo thực tế)")
+    # -- manifest and attachments
+    ATTACHMENT_MISSING = ("attachment.missing", _E, 400, "A manifest reference has no matching attachment",
+                          "Danh mục khai báo tệp đính kèm nhưng không có tệp")
+    ATTACHMENT_UNLISTED = ("attachment.unlisted", _E, 400, "An attachment is not listed in the manifest",
+                           "Tệp đính kèm không có trong danh mục")
+    ATTACHMENT_DUPLICATE_ID = ("attachment.duplicate-id", _E, 400, "Two attachments share one ContentId",
+                               "Hai tệp đính kèm trùng ContentId")
+    ATTACHMENT_INVALID_BASE64 = ("attachment.invalid-base64", _E, 400, "An attachment is not valid base64",
+                                 "Tệp đính kèm mã hóa base64 không hợp lệ")
+    ATTACHMENT_TYPE_MISMATCH = ("attachment.type-mismatch", _W, 200,
+                                "The declared content type differs from the content",
+                                "Kiểu nội dung khai báo khác với nội dung thực tế")
+    # -- signatures
+    SIGNATURE_MALFORMED = ("signature.malformed", _E, 400, "The XML signature is malformed",
+                           "Chữ ký số XML không đúng cấu trúc")
+    SIGNATURE_WRAPPING = ("signature.wrapping", _E, 400,
+                          "The signature is not the single signature over the whole package",
+                          "Chữ ký số không bao trùm toàn bộ gói tin")
+    SIGNATURE_ALGORITHM = ("signature.algorithm-not-allowed", _E, 400, "The signature algorithm is not allowed",
+                           "Thuật toán ký không được chấp nhận")
+    SIGNATURE_DIGEST_MISMATCH = ("signature.digest-mismatch", _E, 400, "The package was changed after it was signed",
+                                 "Gói tin đã bị thay đổi sau khi ký")
+    SIGNATURE_BAD_VALUE = ("signature.bad-value", _E, 400, "The signature value does not verify",
+                           "Giá trị chữ ký không hợp lệ")
+    SIGNATURE_UNTRUSTED = ("signature.untrusted", _E, 400, "The signing certificate is not trusted",
+                           "Chứng thư số ký không được tin cậy")
+    SIGNATURE_CERT_EXPIRED = ("signature.cert-expired", _E, 400, "The signing certificate has expired",
+                              "Chứng thư số ký đã hết hạn")
+    SIGNATURE_CERT_NOT_YET_VALID = ("signature.cert-not-yet-valid", _E, 400,
+                                    "The signing certificate is not yet valid",
+                                    "Chứng thư số ký chưa có hiệu lực")
+    SIGNATURE_SIGNER_MISMATCH = ("signature.signer-mismatch", _E, 403,
+                                 "The signing certificate belongs to another agency",
+                                 "Chứng thư số ký thuộc về cơ quan khác")
+    SIGNATURE_REQUIRED = ("signature.required", _E, 400, "A valid signature is required",
+                          "Yêu cầu chữ ký số hợp lệ")
+    # -- anything we did not foresee: never a stack trace to the client
+    INTERNAL = ("internal.error", _E, 500, "Internal error; the input was not processed",
+                "Lỗi nội bộ; gói tin chưa được xử lý")
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """A position in the input: line and column (1-based) and an element path like ``/edXML/.../To[2]``."""
+
+    line: int | None = None
+    column: int | None = None
+    path: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in (("line", self.line), ("column", self.column), ("path", self.path)) if v is not None}
+
+
+NOWHERE = Where()
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    code: Code
+    detail: str = ""
+    where: Where = field(default=NOWHERE)
+
+    @property
+    def severity(self) -> Severity:
+        return self.code.severity
+
+    @property
+    def is_error(self) -> bool:
+        return self.code.severity is Severity.ERROR
+
+    @property
+    def message(self) -> str:
+        return f"{self.code.en}: {self.detail}" if self.detail else self.code.en
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "code": self.code.code,
+            "severity": self.code.severity.value,
+            "message": self.message,
+            "message_vi": self.code.vi,
+        }
+        where = self.where.to_dict()
+        if where:
+            out["where"] = where
+        return out
+
+    def __str__(self) -> str:
+        loc = self.where.to_dict()
+        suffix = " (" + ", ".join(f"{k} {v}" for k, v in loc.items()) + ")" if loc else ""
+        return f"[{self.code.code}] {self.message}{suffix}"
+
+
+class AxisError(Exception):
+    """Raised where processing cannot go on; carries the :class:`Problem` that explains why."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+    @classmethod
+    def of(cls, code: Code, detail: str = "", where: Where = NOWHERE) -> "AxisError":
+        return cls(Problem(code, detail, where))
+
+    @property
+    def code(self) -> Code:
+        return self.problem.code
