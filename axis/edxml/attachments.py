@@ -7,7 +7,6 @@ without the prefix and trusts the bytes, not the label.  Nothing is ever unzippe
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 from dataclasses import dataclass
@@ -70,11 +69,11 @@ def decode(text: str | None) -> Decoded:
     if text is None:
         text = ""
     try:
-        content = base64.b64decode(text, validate=True)
+        content = binascii.a2b_base64(text, strict_mode=True)
     except (binascii.Error, ValueError):
         compact = "".join(text.split())
         try:
-            content = base64.b64decode(compact, validate=True)
+            content = binascii.a2b_base64(compact, strict_mode=True)
         except (binascii.Error, ValueError) as exc:
             raise ValueError(_explain(compact, exc)) from None
     return Decoded(size=len(content), sha256=hashlib.sha256(content).hexdigest(), sniffed=sniff(content))

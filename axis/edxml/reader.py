@@ -9,7 +9,7 @@ that is not an edXML package at all (:func:`locate`) is refused outright.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import functools
 from dataclasses import dataclass
 from typing import Callable, Literal, TypeVar
 
@@ -26,17 +26,24 @@ Kind = Literal["edoc", "status"]
 Children = dict[str, list[etree._Element]]
 T = TypeVar("T")
 
-_NS_PREFIX = f"{{{QCVN_NS}}}"
+_ANY_QCVN = f"{{{QCVN_NS}}}*"
+_PREFIX_LENGTH = len(QCVN_NS) + 2
 _NULL_IDS = ("", "null", "NULL", "Null")
+
+# Agency codes repeat endlessly (a province has a few thousand agencies); parse each once.
+_parse_agency = functools.lru_cache(maxsize=65536)(parse_tolerant)
 
 
 def children(el: etree._Element) -> Children:
     """Children in the QCVN namespace grouped by local name, in document order."""
-    out: Children = defaultdict(list)
-    for child in el:
-        tag = child.tag
-        if isinstance(tag, str) and tag.startswith(_NS_PREFIX):
-            out[tag[len(_NS_PREFIX):]].append(child)
+    out: Children = {}
+    for child in el.iterchildren(_ANY_QCVN):
+        name = child.tag[_PREFIX_LENGTH:]
+        group = out.get(name)
+        if group is None:
+            out[name] = [child]
+        else:
+            group.append(child)
     return out
 
 
@@ -140,7 +147,7 @@ class _Reader:
         if value is None:
             return None
         try:
-            code = parse_tolerant(value)
+            code = _parse_agency(value)
         except AxisError as exc:
             self.report(Code.AGENCY_INVALID_CODE if severity_error else Code.EDXML_TRACE_ENTRY,
                         f"<{local_name(el)}> {exc.problem.detail or value!r}", el)
@@ -236,6 +243,9 @@ class _Reader:
             self.report(Code.EDXML_DUPLICATE_FIELD, f"{len(found)} Bussiness blocks", found[1])
         el = found[0]
         kids = children(el)
+        for field_name in ("DocType", "DocReason", "DocumentInfo"):  # the Bkav SDK also writes Business…
+            if f"Business{field_name}" in kids and f"Bussiness{field_name}" not in kids:
+                kids[f"Bussiness{field_name}"] = kids[f"Business{field_name}"]
         type_el = self.single(kids, "BussinessDocType", el, required=True)
         doc_type = None
         if type_el is not None:

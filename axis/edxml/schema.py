@@ -5,8 +5,8 @@ Two engines, each for what it is good at:
 * ``lxml.etree.XMLSchema`` (libxml2) is the accept gate on the hot path: fast, and a valid package
   costs one call and nothing else;
 * ``xmlschema`` explains a rejection: it is slow to build, so it is built lazily (once per kind,
-  only after a first failure) and used only to turn the failure into readable :class:`Problem`\\ s
-  naming the offending element, its line and its path.
+  only after a first failure) and used only to turn the failure into readable problems naming the
+  offending element, its line and its path.
 
 The schemas live in ``schemas/`` (``edxml-edoc.xsd``, ``edxml-status.xsd``, both including
 ``edxml-common.xsd``).  They are read from local files only: no network, no entities, and an
@@ -176,8 +176,8 @@ class SchemaSet:
     def validate(self, root: etree._Element, kind: str) -> list[Problem]:
         """Validate a parsed package against the schema of ``kind`` ("edoc" or "status").
 
-        Returns ``[]`` when the package is valid, else up to :data:`MAX_PROBLEMS`
-        :class:`Problem`\\ s with code ``edxml.schema``.
+        Returns ``[]`` when the package is valid, else up to :data:`MAX_PROBLEMS` problems with code
+        ``edxml.schema`` (:attr:`Code.EDXML_SCHEMA`), each naming the element, its line and its path.
         """
         try:
             schema = self._lxml[kind]
@@ -279,7 +279,6 @@ def _element_at(root: etree._Element, path: str) -> etree._Element | None:
 
 def _describe(el: Any) -> str:
     """``'To'``, ``'To' without a namespace`` or ``'To' in namespace 'urn:x'`` (QCVN namespace implied)."""
-
     tag = getattr(el, "tag", None)
     name = f"'{_local(tag)}'"
     ns = _namespace(tag)

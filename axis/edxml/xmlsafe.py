@@ -92,7 +92,7 @@ def _line_col(data: bytes, offset: int) -> Where:
     return Where(line=line, column=column)
 
 
-def _check_encoding(data: bytes) -> None:
+def _check_declared_encoding(data: bytes) -> None:
     if data.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00")):
         raise AxisError.of(Code.BODY_NOT_UTF8, "the package starts with a UTF-16/UTF-32 byte order mark",
                            Where(line=1, column=1))
@@ -101,6 +101,10 @@ def _check_encoding(data: bytes) -> None:
     if m and m.group(1).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
         raise AxisError.of(Code.BODY_NOT_UTF8, f"the XML declaration says encoding={m.group(1).decode('ascii')!r}",
                            Where(line=1))
+
+
+def _check_utf8(data: bytes) -> None:
+    """Called only when libxml2 refused the bytes (it checks UTF-8 itself): say exactly where they are wrong."""
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -157,16 +161,18 @@ def parse(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> ParsedXml:
         raise AxisError.of(Code.BODY_EMPTY, "no XML in the body")
     if len(data) > limits.max_bytes:
         raise AxisError.of(Code.BODY_TOO_LARGE, f"{len(data)} bytes (limit {limits.max_bytes})")
-    _check_encoding(data)
+    _check_declared_encoding(data)
     _check_prolog(data)
     try:
         root = etree.fromstring(data, _parser(len(data) > HUGE_THRESHOLD))
     except etree.XMLSyntaxError as exc:
+        _check_utf8(data)
         raise _syntax_problem(exc) from None
     tree = root.getroottree()
     if tree.docinfo.internalDTD is not None or tree.docinfo.externalDTD is not None:  # defence in depth
         raise AxisError.of(Code.XML_FORBIDDEN_DTD, "the package declares a DTD", Where(line=1))
     for entity in root.iter(etree.Entity):
         raise AxisError.of(Code.XML_FORBIDDEN_ENTITY, f"entity reference {entity.text}", where(entity.getparent()))
-    _check_text_lengths(root, limits.max_text)
+    if len(data) > limits.max_text:  # else no text node can be that long
+        _check_text_lengths(root, limits.max_text)
     return ParsedXml(data=data, sha256=sha256_hex(data), root=root)

@@ -97,9 +97,9 @@ class TrustStore:
         return self.pinned.get(_agency_key(agency_code), frozenset())
 
     def evaluate(self, leaf: x509.Certificate, intermediates: list[x509.Certificate], agency_code: str | None,
-                 at: datetime) -> tuple[TrustBasis | None, str]:
+                 at: datetime, *, leaf_fingerprint: str | None = None) -> tuple[TrustBasis | None, str]:
         """(basis, why): basis is None when the certificate is not trusted for this agency at ``at``."""
-        leaf_fp = fingerprint(leaf)
+        leaf_fp = leaf_fingerprint or fingerprint(leaf)
         pins = self.pins_for(agency_code)
         if pins:
             if leaf_fp in pins:
@@ -107,15 +107,16 @@ class TrustStore:
             return None, f"the sender {agency_code} has pinned certificates and this one ({leaf_fp[:16]}…) is not one"
         if not self.cas:
             return None, "no CA is configured in the trust store and the certificate is not pinned"
-        error = self._chain_error(leaf, intermediates, at)
+        error = self._chain_error(leaf, leaf_fp, intermediates, at)
         if error is None:
             return "ca", "chains to a trusted CA"
         return None, error
 
-    def _chain_error(self, leaf: x509.Certificate, intermediates: list[x509.Certificate], at: datetime) -> str | None:
+    def _chain_error(self, leaf: x509.Certificate, leaf_fp: str, intermediates: list[x509.Certificate],
+                     at: datetime) -> str | None:
         # Chain building is the costly part; its outcome depends on the certificates and on
-        # time only through validity windows, which are coarse: cache per (chain, day).
-        key = (fingerprint(leaf) + at.strftime("%Y%m%d%H"), tuple(fingerprint(c) for c in intermediates))
+        # time only through validity windows: cache per chain and hour.
+        key = (f"{leaf_fp}@{int(at.timestamp()) // 3600}", tuple(fingerprint(c) for c in intermediates))
         with self._lock:
             if key in self._cache:
                 return self._cache[key]

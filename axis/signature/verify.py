@@ -12,9 +12,19 @@ Every package gets exactly one class:
   writes it unprefixed under the QCVN default namespace), which cannot be verified;
 - ``absent``: no signature.
 
-Crypto (canonicalisation, digests, signature values) is signxml's; the structure
-rules that defeat signature wrapping, the algorithm policy and the trust decision
-are ours, checked before and after, so that each failure has its own reason.
+The structure rules that defeat signature wrapping, the algorithm policy and the
+trust decision are ours, checked before and after the crypto, so that each
+failure has its own reason.
+
+The crypto has two paths with one meaning.  Because axis accepts only one shape,
+a single ``URI=""`` enveloped reference, the digest is the canonical form of the
+very tree the reader read, minus the signature: the fast path computes exactly
+that with libxml2's C14N (lxml), hashlib and cryptography, on the tree already
+parsed, so that what is routed is by construction what was signed.  Packages that
+need more than that tree can show (processing instructions, which the reader's
+parser drops; ``#WithComments`` canonicalisation) go through signxml, and then
+the fields axis acts on are compared with signxml's re-parsed signed content.
+Tests hold the two paths to the same verdicts.
 """
 
 from __future__ import annotations
@@ -22,12 +32,19 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import functools
+import hashlib
+import secrets
 import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from lxml import etree
 from signxml import SignatureConfiguration, XMLVerifier
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
@@ -146,37 +163,66 @@ def _verifier_parser(huge: bool) -> etree.XMLParser:
 
 
 def _is_placeholder(sig: etree._Element) -> bool:
-    for el in sig.iter():
-        name = local_name(el)
+    """Matched by value in whatever namespace the block sits: the SDK writes it both ways."""
+    for el in sig.iter("{*}SignatureValue", "{*}X509Certificate"):
         text = "".join((el.text or "").split())
-        if name == "SignatureValue" and text == PLACEHOLDER_SIGNATURE_VALUE:
-            return True
-        if name == "X509Certificate" and text == PLACEHOLDER_CERTIFICATE:
+        if text in (PLACEHOLDER_SIGNATURE_VALUE, PLACEHOLDER_CERTIFICATE):
             return True
     return False
 
 
-def _ds(el: etree._Element, path: str) -> list[etree._Element]:
-    return el.findall(path, namespaces={"ds": DSIG_NS})
+def _ds_tag(local: str) -> str:
+    return f"{{{DSIG_NS}}}{local}"
 
 
-def _one_ds(el: etree._Element, path: str) -> etree._Element:
-    found = _ds(el, path)
+_SIGNED_INFO, _C14N_METHOD, _SIGNATURE_METHOD = _ds_tag("SignedInfo"), _ds_tag("CanonicalizationMethod"), \
+    _ds_tag("SignatureMethod")
+_REFERENCE, _TRANSFORMS, _TRANSFORM = _ds_tag("Reference"), _ds_tag("Transforms"), _ds_tag("Transform")
+_DIGEST_METHOD, _DIGEST_VALUE, _SIGNATURE_VALUE = _ds_tag("DigestMethod"), _ds_tag("DigestValue"), \
+    _ds_tag("SignatureValue")
+_KEY_INFO, _X509_DATA, _X509_CERTIFICATE = _ds_tag("KeyInfo"), _ds_tag("X509Data"), _ds_tag("X509Certificate")
+
+
+def _one(parent: etree._Element, tag: str) -> etree._Element:
+    found = list(parent.iterchildren(tag))
     if len(found) != 1:
-        raise _Invalid(Code.SIGNATURE_MALFORMED, f"expected one {path}, found {len(found)}", where(el))
+        name = tag.rpartition("}")[2]
+        raise _Invalid(Code.SIGNATURE_MALFORMED, f"expected one {name} in {local_name(parent)}, found {len(found)}",
+                       where(parent))
     return found[0]
 
 
-def _check_structure(sig: etree._Element, loc: Located, options: SignatureOptions
-                     ) -> tuple[SignatureMethod, DigestAlgorithm]:
+def _b64(el: etree._Element) -> bytes:
+    try:
+        return base64.b64decode("".join((el.text or "").split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise _Invalid(Code.SIGNATURE_MALFORMED, f"{local_name(el)} is not base64 ({exc})", where(el)) from None
+
+
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """The pieces of an XML-DSig signature axis accepts, found and checked once."""
+
+    signed_info: etree._Element
+    c14n_uri: str
+    reference_c14n_uri: str | None
+    """The canonicalisation transform of the reference, if any (C14N 1.0 otherwise)."""
+    method: SignatureMethod
+    digest: DigestAlgorithm
+    digest_value: bytes
+    signature_value: bytes
+    certificates: tuple[etree._Element, ...]
+
+
+def _dissect(sig: etree._Element, loc: Located, options: SignatureOptions) -> _Parts:
     """Wrapping defences and algorithm policy, before any crypto."""
     if sig.getparent() is not loc.header:
         raise _Invalid(Code.SIGNATURE_WRAPPING,
                        f"the signature is at {element_path(sig)}; it must be a direct child of edXMLHeader", where(sig))
-    signed_info = _one_ds(sig, "ds:SignedInfo")
-    c14n = _one_ds(signed_info, "ds:CanonicalizationMethod").get("Algorithm")
-    method_uri = _one_ds(signed_info, "ds:SignatureMethod").get("Algorithm")
-    refs = _ds(signed_info, "ds:Reference")
+    signed_info = _one(sig, _SIGNED_INFO)
+    c14n = _one(signed_info, _C14N_METHOD).get("Algorithm") or ""
+    method_uri = _one(signed_info, _SIGNATURE_METHOD).get("Algorithm") or ""
+    refs = list(signed_info.iterchildren(_REFERENCE))
     if len(refs) != 1:
         raise _Invalid(Code.SIGNATURE_WRAPPING, f"the signature has {len(refs)} references; axis requires one, "
                        "covering the whole package", where(signed_info))
@@ -184,14 +230,14 @@ def _check_structure(sig: etree._Element, loc: Located, options: SignatureOption
     if ref.get("URI") != "":
         raise _Invalid(Code.SIGNATURE_WRAPPING, f"the reference URI is {ref.get('URI')!r}; it must be \"\" "
                        "(the whole package)", where(ref))
-    transforms = [t.get("Algorithm") for t in _ds(ref, "ds:Transforms/ds:Transform")]
+    transforms = [t.get("Algorithm") or "" for ts in ref.iterchildren(_TRANSFORMS) for t in ts.iterchildren(_TRANSFORM)]
     if _ENVELOPED not in transforms:
         raise _Invalid(Code.SIGNATURE_MALFORMED, "the reference lacks the enveloped-signature transform", where(ref))
     for uri in [c14n, *transforms]:
         if uri != _ENVELOPED and uri not in _C14N:
             raise _Invalid(Code.SIGNATURE_ALGORITHM, f"transform or canonicalisation {uri!r} is not allowed",
                            where(signed_info))
-    digest_uri = _one_ds(ref, "ds:DigestMethod").get("Algorithm")
+    digest_uri = _one(ref, _DIGEST_METHOD).get("Algorithm") or ""
     try:
         method = SignatureMethod(method_uri)
         digest = DigestAlgorithm(digest_uri)
@@ -203,25 +249,50 @@ def _check_structure(sig: etree._Element, loc: Located, options: SignatureOption
     if method not in allowed_methods or digest not in allowed_digests:
         hint = " (SHA-1 needs the legacy allow_sha1 setting)" if "sha1" in f"{method_uri}{digest_uri}" else ""
         raise _Invalid(Code.SIGNATURE_ALGORITHM, f"{method_uri} with digest {digest_uri}{hint}", where(signed_info))
-    return method, digest
-
-
-def _certificates(sig: etree._Element) -> tuple[x509.Certificate, list[x509.Certificate]]:
-    """The signing certificate and the others in KeyInfo (intermediates)."""
-    els = _ds(sig, "ds:KeyInfo/ds:X509Data/ds:X509Certificate")
-    if not els:
+    certificates = tuple(c for ki in sig.iterchildren(_KEY_INFO) for xd in ki.iterchildren(_X509_DATA)
+                         for c in xd.iterchildren(_X509_CERTIFICATE))
+    if not certificates:
         raise _Invalid(Code.SIGNATURE_MALFORMED, "KeyInfo carries no X509Certificate", where(sig))
+    return _Parts(
+        signed_info=signed_info,
+        c14n_uri=c14n,
+        reference_c14n_uri=next((t for t in transforms if t != _ENVELOPED), None),
+        method=method,
+        digest=digest,
+        digest_value=_b64(_one(ref, _DIGEST_VALUE)),
+        signature_value=_b64(_one(sig, _SIGNATURE_VALUE)),
+        certificates=certificates,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Cert:
+    cert: x509.Certificate
+    fingerprint: str
+    subject: str
+    agency: str | None
+
+
+@functools.lru_cache(maxsize=4096)
+def _load_cert(b64: str) -> _Cert:
+    """Certificates repeat (one per agency), so parse each once; ValueError when unreadable."""
+    cert = x509.load_der_x509_certificate(base64.b64decode("".join(b64.split()), validate=True))
+    return _Cert(cert, fingerprint(cert), cert.subject.rfc4514_string(), agency_of(cert))
+
+
+def _certificates(els: tuple[etree._Element, ...]) -> tuple[_Cert, list[x509.Certificate]]:
+    """The signing certificate and the others in KeyInfo (intermediates)."""
     certs = []
     for el in els:
         try:
-            certs.append(x509.load_der_x509_certificate(base64.b64decode("".join((el.text or "").split()),
-                                                                         validate=True)))
+            certs.append(_load_cert(el.text or ""))
         except (ValueError, binascii.Error) as exc:
             raise _Invalid(Code.SIGNATURE_MALFORMED, f"an X509Certificate cannot be read ({exc})", where(el)) from None
-    issuers = {c.issuer for c in certs}
-    leaves = [c for c in certs if c.subject not in issuers or c.subject == c.issuer] or certs
-    leaf = leaves[0]
-    return leaf, [c for c in certs if c is not leaf]
+    if len(certs) == 1:
+        return certs[0], []
+    issuers = {c.cert.issuer for c in certs}
+    leaf = next((c for c in certs if c.cert.subject not in issuers or c.cert.subject == c.cert.issuer), certs[0])
+    return leaf, [c.cert for c in certs if c is not leaf]
 
 
 def _check_validity(leaf: x509.Certificate, at: datetime) -> None:
@@ -255,6 +326,114 @@ def _crypto(data: bytes, leaf: x509.Certificate, method: SignatureMethod, digest
     return signed
 
 
+_HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512, "sha1": hashes.SHA1}
+
+
+def _hash_name(alg: SignatureMethod | DigestAlgorithm) -> str:
+    return alg.name.rsplit("_", 1)[-1].lower()
+
+
+def _needs_faithful_tree(data: bytes, parts: _Parts) -> bool:
+    """True when the reader's tree (no comments, no PIs) is not what the canonical form is made of."""
+    if any(uri is not None and uri.endswith("#WithComments") for uri in (parts.c14n_uri, parts.reference_c14n_uri)):
+        return True
+    head = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+    declarations = 1 if head.lstrip().startswith(b"<?xml") else 0
+    return data.count(b"<?") > declarations
+
+
+def _c14n(node: etree._Element, uri: str | None) -> bytes:
+    exclusive = uri is not None and uri.startswith("http://www.w3.org/2001/10/xml-exc-c14n#")
+    return etree.tostring(node, method="c14n", exclusive=exclusive, with_comments=False)
+
+
+def _digest_of_tree(root: etree._Element, sig: etree._Element, c14n_uri: str | None, digest: DigestAlgorithm
+                    ) -> bytes:
+    """The enveloped-signature transform on our own tree: canonicalise it with ``sig`` taken out, then put it back."""
+    parent = sig.getparent()
+    assert parent is not None
+    index = parent.index(sig)
+    previous = sig.getprevious()
+    tail = sig.tail
+    parent.remove(sig)
+    if tail:  # the text after the signature stays in the document
+        if previous is not None:
+            previous.tail = (previous.tail or "") + tail
+        else:
+            parent.text = (parent.text or "") + tail
+    try:
+        return _canonical_digest(root, c14n_uri, digest)
+    finally:
+        if tail:
+            if previous is not None:
+                previous.tail = previous.tail[: len(previous.tail) - len(tail)] or None  # type: ignore[index]
+            else:
+                parent.text = parent.text[: len(parent.text) - len(tail)] or None  # type: ignore[index]
+        parent.insert(index, sig)
+        sig.tail = tail
+
+
+_SPLICE_MIN = 64 * 1024
+_CONTENT_TRANSFER = q("ContentTransferEncoded")
+
+
+def _canonical_digest(root: etree._Element, c14n_uri: str | None, digest: DigestAlgorithm) -> bytes:
+    """Hash of the canonical form, without making libxml2 escape megabytes of base64 char by char.
+
+    Canonicalisation changes a text node only by escaping ``& < > \\r``; a base64 attachment
+    has none, so its canonical bytes are its ASCII bytes.  We canonicalise the tree with
+    each such long text replaced by a marker and feed the hash the pieces with the texts
+    spliced back in.  Anything unexpected falls back to canonicalising everything.
+    """
+    hasher = hashlib.new(_hash_name(digest))
+    big = [el for el in root.iter(_CONTENT_TRANSFER)
+           if el.text is not None and len(el.text) >= _SPLICE_MIN and el.text.isascii()
+           and not any(c in el.text for c in "&<>\r")]
+    if big:
+        marker = f"axis-splice-{secrets.token_hex(16)}"
+        texts = [el.text or "" for el in big]
+        try:
+            for el in big:
+                el.text = marker
+            canonical = _c14n(root, c14n_uri)
+        finally:
+            for el, text in zip(big, texts):
+                el.text = text
+        pieces = canonical.split(marker.encode("ascii"))
+        if len(pieces) == len(texts) + 1:
+            for piece, text in zip(pieces, texts):
+                hasher.update(piece)
+                hasher.update(text.encode("ascii"))
+            hasher.update(pieces[-1])
+            return hasher.digest()
+    hasher.update(_c14n(root, c14n_uri))
+    return hasher.digest()
+
+
+def _verify_value(leaf: x509.Certificate, method: SignatureMethod, signed_info: bytes, value: bytes) -> None:
+    key = leaf.public_key()
+    algorithm = _HASHES[_hash_name(method)]()
+    try:
+        if method.name.startswith("RSA_") and isinstance(key, rsa.RSAPublicKey):
+            key.verify(value, signed_info, padding.PKCS1v15(), algorithm)
+        elif method.name.startswith("ECDSA_") and isinstance(key, ec.EllipticCurvePublicKey):
+            half = len(value) // 2  # XML-DSig writes r || s, cryptography wants DER
+            if len(value) % 2 or half * 8 < key.curve.key_size:
+                raise _Invalid(Code.SIGNATURE_BAD_VALUE, f"an ECDSA value of {len(value)} bytes")
+            der = encode_dss_signature(int.from_bytes(value[:half], "big"), int.from_bytes(value[half:], "big"))
+            key.verify(der, signed_info, ec.ECDSA(algorithm))
+        else:
+            raise _Invalid(Code.SIGNATURE_BAD_VALUE, f"{method.name} does not match the certificate's key type")
+    except CryptoInvalidSignature:
+        raise _Invalid(Code.SIGNATURE_BAD_VALUE, "the SignatureValue does not verify with the certificate") from None
+
+
+def _lean_crypto(loc: Located, sig: etree._Element, leaf: x509.Certificate, parts: _Parts) -> None:
+    _verify_value(leaf, parts.method, _c14n(parts.signed_info, parts.c14n_uri), parts.signature_value)
+    if _digest_of_tree(loc.root, sig, parts.reference_c14n_uri, parts.digest) != parts.digest_value:
+        raise _Invalid(Code.SIGNATURE_DIGEST_MISMATCH, "the digest of the package differs from the signed DigestValue")
+
+
 def check(data: bytes, loc: Located, sender: str | None, trust: TrustStore, at: datetime,
           options: SignatureOptions = SignatureOptions()) -> SignatureVerdict:
     """Classify the package's signature and, for an XML-DSig one, verify it completely."""
@@ -279,19 +458,22 @@ def check(data: bytes, loc: Located, sender: str | None, trust: TrustStore, at: 
     if _is_placeholder(sig):
         return SignatureVerdict(SignatureClass.PLACEHOLDER, note="the SDKVXP example's fixed signature block")
     method_uri = digest_uri = None
-    leaf: x509.Certificate | None = None
+    leaf: _Cert | None = None
     try:
-        method, digest = _check_structure(sig, loc, options)
-        method_uri, digest_uri = method.value, digest.value
-        leaf, intermediates = _certificates(sig)
-        _check_validity(leaf, at)
-        signed_root = _crypto(data, leaf, method, digest, at)
-        if identity_fields(signed_root) != identity_fields(loc.root):
-            raise _Invalid(Code.SIGNATURE_WRAPPING, "the fields axis routes on differ from the signed content")
-        basis, why = trust.evaluate(leaf, intermediates, sender, at)
+        parts = _dissect(sig, loc, options)
+        method_uri, digest_uri = parts.method.value, parts.digest.value
+        leaf, intermediates = _certificates(parts.certificates)
+        _check_validity(leaf.cert, at)
+        if _needs_faithful_tree(data, parts):
+            signed_root = _crypto(data, leaf.cert, parts.method, parts.digest, at)
+            if identity_fields(signed_root) != identity_fields(loc.root):
+                raise _Invalid(Code.SIGNATURE_WRAPPING, "the fields axis routes on differ from the signed content")
+        else:
+            _lean_crypto(loc, sig, leaf.cert, parts)
+        basis, why = trust.evaluate(leaf.cert, intermediates, sender, at, leaf_fingerprint=leaf.fingerprint)
         if basis is None:
             raise _Invalid(Code.SIGNATURE_UNTRUSTED, why)
-        bound = agency_of(leaf)
+        bound = leaf.agency
         if bound is not None and sender is not None and not same_agency(bound, sender):
             raise _Invalid(Code.SIGNATURE_SIGNER_MISMATCH, f"the certificate is issued to {bound}, the sender is {sender}")
     except _Invalid as exc:
@@ -303,14 +485,14 @@ def check(data: bytes, loc: Located, sender: str | None, trust: TrustStore, at: 
                     note="legacy SHA-1 accepted" if "sha1" in f"{method_uri}{digest_uri}" else None)
 
 
-def _verdict(cls: SignatureClass, leaf: x509.Certificate | None, method: str | None, digest: str | None,
+def _verdict(cls: SignatureClass, leaf: _Cert | None, method: str | None, digest: str | None,
              **kwargs: Any) -> SignatureVerdict:
     return SignatureVerdict(
         cls,
         signature_method=method,
         digest_method=digest,
-        signer_subject=leaf.subject.rfc4514_string() if leaf is not None else None,
-        signer_fingerprint=fingerprint(leaf) if leaf is not None else None,
-        signer_agency=agency_of(leaf) if leaf is not None else None,
+        signer_subject=leaf.subject if leaf is not None else None,
+        signer_fingerprint=leaf.fingerprint if leaf is not None else None,
+        signer_agency=leaf.agency if leaf is not None else None,
         **kwargs,
     )
