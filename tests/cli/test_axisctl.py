@@ -1,0 +1,107 @@
+"""axisctl as an operator runs it: real processes, real files, real keys."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from packages import edoc
+
+AXISCTL = Path(sys.executable).with_name("axisctl")
+
+
+def run(*args: str | Path, ok: int | None = 0) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([str(AXISCTL), *map(str, args)], capture_output=True, text=True, timeout=120)
+    if ok is not None:
+        assert proc.returncode == ok, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    return proc
+
+
+def lines(proc: subprocess.CompletedProcess[str]) -> list[dict]:
+    return [json.loads(line) for line in proc.stdout.splitlines()]
+
+
+@pytest.fixture(scope="module")
+def pki_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("pki")
+    run("pki", "init", directory)
+    run("pki", "issue", "000.00.00.G22", "--dir", directory, "--name", "Văn phòng Chính phủ")
+    return directory
+
+
+def test_pki_init_and_issue_write_keys_privately(pki_dir: Path) -> None:
+    for key in ("ca.key", "000.00.00.G22.key"):
+        assert stat.S_IMODE(os.stat(pki_dir / key).st_mode) == 0o600
+    assert b"BEGIN CERTIFICATE" in (pki_dir / "000.00.00.G22.pem").read_bytes()
+    assert run("pki", "init", pki_dir, ok=2).stderr.startswith("axisctl: ")  # no silent replacement of a CA
+
+
+def test_pki_issue_registers_only_valid_codes(pki_dir: Path) -> None:
+    proc = run("pki", "issue", "vxp.saas.03", "--dir", pki_dir, ok=1)
+    assert "agency.invalid-code" in proc.stderr
+    assert not (pki_dir / "vxp.saas.03.key").exists()
+    run("pki", "issue", "H41", "--dir", pki_dir)  # the QĐ 20/2020 form is a valid registration
+
+
+def test_sign_then_validate(pki_dir: Path, tmp_path: Path) -> None:
+    unsigned = tmp_path / "doc.edxml"
+    unsigned.write_bytes(edoc())
+    signed = tmp_path / "doc.signed.edxml"
+    run("sign", unsigned, "--key", pki_dir / "000.00.00.G22.key", "--cert", pki_dir / "000.00.00.G22.pem",
+        "-o", signed)
+    (line,) = lines(run("validate", signed, "--trust-ca", pki_dir / "ca.pem", "--require-signature"))
+    assert line["acceptable"] is True and line["signature"]["class"] == "valid"
+    assert line["signature"]["signer_agency"] == "000.00.00.G22" and line["signature"]["trust"] == "ca"
+    assert (line["kind"], line["from"], line["to"], line["priority"]) == ("edoc", "000.00.00.G22",
+                                                                          ["000.00.00.H41"], 2)
+    assert line["attachments"][0]["type"] == "pdf" and line["attachments"][0]["size"] > 0
+    # without a trust store the same signature is not trusted: no fallback to the system's web CAs
+    (line,) = lines(run("validate", signed, ok=1))
+    assert line["signature"]["reason"] == "signature.untrusted" and not line["acceptable"]
+    # an unsigned package is acceptable as legacy, unless a signature is required
+    assert lines(run("validate", unsigned))[0]["signature"]["class"] == "absent"
+    (line,) = lines(run("validate", unsigned, "--require-signature", ok=1))
+    assert [e["code"] for e in line["errors"]] == ["signature.required"]
+
+
+def test_an_expired_certificate_is_reported_as_expired(pki_dir: Path, tmp_path: Path) -> None:
+    run("pki", "issue", "000.00.00.H41", "--dir", pki_dir, "--stem", "old",
+        "--not-before", "2020-01-01T00:00:00+07:00", "--not-after", "2021-01-01T00:00:00+07:00")
+    package = tmp_path / "status.edxml"
+    package.write_bytes(edoc(sender="<edXML:From><edXML:OrganId>000.00.00.H41</edXML:OrganId></edXML:From>",
+                             to=("000.00.00.G22",)))
+    run("sign", package, "--key", pki_dir / "old.key", "--cert", pki_dir / "old.pem", "-o", package)
+    (line,) = lines(run("validate", package, "--trust-ca", pki_dir / "ca.pem", ok=1))
+    assert line["signature"]["reason"] == "signature.cert-expired"
+
+
+def test_validate_the_interop_samples(interop: Path, expected: dict[str, dict]) -> None:
+    files = sorted(interop.rglob("*.edxml"))
+    out = lines(run("validate", *files, ok=1))  # two samples are not well-formed
+    assert len(out) == len(files)
+    for line in out:
+        want = expected[Path(line["file"]).relative_to(interop).as_posix()]
+        assert line["acceptable"] is want["wellformed"]
+        if want["wellformed"]:
+            assert line["kind"] == want["kind"] and line["from"] == want["from"]
+            assert line["signature"]["class"] in want["signature"]
+            assert len(line["attachments"]) == want["attachments"]
+            if want["kind"] == "status":
+                assert line["status_code"] == want["status_code"].zfill(2)
+        else:
+            assert line["errors"][0]["code"] == "xml.not-well-formed" and line["errors"][0]["where"]["line"] >= 1
+    good = [f for f in files if expected[f.relative_to(interop).as_posix()]["wellformed"]]
+    run("validate", *good)  # exit 0: all acceptable
+
+
+def test_usage_and_file_errors_are_one_line_not_a_traceback(tmp_path: Path) -> None:
+    assert run("validate", tmp_path / "missing.edxml", ok=1).stdout.count("file.unreadable") == 1
+    assert run("validate", "x", "--pin", "nonsense", ok=2).stderr.startswith("axisctl: --pin")
+    assert run("sign", tmp_path / "missing.edxml", "--key", "k", "--cert", "c", ok=1).stderr.startswith("axisctl:")
+    assert run(ok=2).returncode == 2
