@@ -1,0 +1,134 @@
+"""HTTP resources of axisd (twisted.web): health, metrics, and package checking.
+
+Resources are thin: decode the request, hand the work to the domain code in a
+thread, encode the answer.  Errors are JSON with the taxonomy's code; no stack
+trace ever reaches a client.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from twisted.internet.interfaces import IReactorThreads
+from twisted.internet.threads import deferToThreadPool
+from twisted.python import log
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request, Site
+
+from axis.errors import Code, Problem
+from axis.metrics import Metrics
+from axis.verdict import Checker, Verdict
+
+
+def write_json(request: Request, status: int, body: dict[str, Any]) -> bytes:
+    request.setResponseCode(status)
+    request.setHeader(b"Content-Type", b"application/json; charset=utf-8")
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+
+def problem_body(problem: Problem) -> dict[str, Any]:
+    return {"error": problem.to_dict()}
+
+
+class LimitedRequest(Request):
+    """Discards body bytes beyond the site's limit instead of spooling them; the resource then answers 413."""
+
+    too_large = False
+
+    def gotLength(self, length: int | None) -> None:
+        limit = self.channel.site.max_body  # type: ignore[union-attr]
+        if length is not None and length > limit:
+            self.too_large = True
+        super().gotLength(length)
+
+    def handleContentChunk(self, data: bytes) -> None:
+        limit = self.channel.site.max_body  # type: ignore[union-attr]
+        if self.too_large or self.content.tell() + len(data) > limit:
+            self.too_large = True
+            return
+        super().handleContentChunk(data)
+
+
+class HealthResource(Resource):
+    isLeaf = True
+
+    def render_GET(self, request: Request) -> bytes:
+        return write_json(request, 200, {"status": "ok"})
+
+
+class MetricsResource(Resource):
+    isLeaf = True
+
+    def __init__(self, metrics: Metrics) -> None:
+        super().__init__()
+        self.metrics = metrics
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"Content-Type", CONTENT_TYPE_LATEST.encode("ascii"))
+        return generate_latest(self.metrics.registry)
+
+
+class CheckResource(Resource):
+    """POST an edXML package; the answer is its verdict (200 when acceptable, else the first error's status)."""
+
+    isLeaf = True
+
+    def __init__(self, reactor: IReactorThreads, checker: Checker, metrics: Metrics) -> None:
+        super().__init__()
+        self.reactor = reactor
+        self.checker = checker
+        self.metrics = metrics
+
+    def render_POST(self, request: Request) -> bytes | int:
+        if getattr(request, "too_large", False):
+            limit = request.channel.site.max_body  # type: ignore[union-attr]
+            return write_json(request, 413, problem_body(Problem(Code.BODY_TOO_LARGE, f"limit {limit} bytes")))
+        assert request.content is not None
+        request.content.seek(0)
+        data = request.content.read()
+        started = time.perf_counter()
+        d = deferToThreadPool(self.reactor, self.reactor.getThreadPool(), self.checker.check, data)
+
+        def answer(verdict: Verdict) -> None:
+            self.metrics.check_seconds.observe(time.perf_counter() - started)
+            result = "ok" if verdict.acceptable else verdict.errors[0].code.code
+            self.metrics.checked.labels(kind=verdict.kind or "none", result=result).inc()
+            status = 200 if verdict.acceptable else verdict.errors[0].code.http_status
+            if not request._disconnected:
+                request.write(write_json(request, status, verdict.to_dict()))
+                request.finish()
+
+        def failed(failure: Any) -> None:
+            log.err(failure, "checking a package failed")
+            if not request._disconnected:
+                request.write(write_json(request, 500, problem_body(Problem(Code.INTERNAL))))
+                request.finish()
+
+        d.addCallbacks(answer, failed)
+        return NOT_DONE_YET
+
+    def render_GET(self, request: Request) -> bytes:
+        return write_json(request, 405, {"error": {"code": "http.method-not-allowed",
+                                                   "message": "POST an edXML package to this URL"}})
+
+
+class AxisSite(Site):
+    def __init__(self, root: Resource, max_body: int) -> None:
+        super().__init__(root)
+        self.requestFactory = LimitedRequest  # type: ignore[assignment]
+        self.max_body = max_body
+        self.displayTracebacks = False
+
+
+def build_site(reactor: IReactorThreads, checker: Checker, metrics: Metrics, max_body: int) -> AxisSite:
+    root = Resource()
+    v1 = Resource()
+    root.putChild(b"v1", v1)
+    v1.putChild(b"check", CheckResource(reactor, checker, metrics))
+    root.putChild(b"healthz", HealthResource())
+    root.putChild(b"metrics", MetricsResource(metrics))
+    return AxisSite(root, max_body)
+

@@ -1,0 +1,80 @@
+"""axisd as a real process on loopback: check packages over HTTP, metrics, limits, clean shutdown."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from packages import edoc
+
+AXISD = Path(sys.executable).with_name("axisd")
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[str]:
+    config = tmp_path / "axisd.toml"
+    config.write_text('[server]\nhost = "127.0.0.1"\nport = 8080\ndata_dir = "var"\n'
+                      "[limits]\nmax_package_bytes = 200000\n")
+    proc = subprocess.Popen([str(AXISD), "--config", str(config), "--port", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        for _ in range(50):
+            line = proc.stdout.readline()
+            match = re.search(r"listening on (http://127\.0\.0\.1:\d+/)", line)
+            if match:
+                break
+        else:
+            pytest.fail("axisd did not start")
+        yield match.group(1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        assert (tmp_path / "var").is_dir()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert "Traceback" not in (proc.stderr.read() if proc.stderr else "")
+
+
+def post(url: str, body: bytes) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=body, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as err:
+        return err.code, json.load(err)
+
+
+def test_check_over_http(daemon: str) -> None:
+    status, body = post(daemon + "v1/check", edoc())
+    assert status == 200 and body["acceptable"] and body["to"] == ["000.00.00.H41"]
+    status, body = post(daemon + "v1/check", edoc(to=("000.00.00.H41", "000.00.00.H41")))
+    assert status == 400 and body["errors"][0]["code"] == "edxml.duplicate-to"
+    status, body = post(daemon + "v1/check", b"")
+    assert status == 400 and body["errors"][0]["code"] == "body.empty"
+    status, body = post(daemon + "v1/check", b"<x>" + b"a" * 300_000 + b"</x>")
+    assert status == 413 and body["error"]["code"] == "body.too-large"
+    with urllib.request.urlopen(daemon + "metrics", timeout=10) as response:
+        metrics = response.read().decode()
+    assert 'axis_packages_checked_total{kind="edoc",result="ok"} 1.0' in metrics
+    assert 'result="edxml.duplicate-to"' in metrics
+    with urllib.request.urlopen(daemon + "healthz", timeout=10) as response:
+        assert json.load(response) == {"status": "ok"}
+
+
+def test_a_bad_configuration_is_refused_with_its_reason(tmp_path: Path) -> None:
+    config = tmp_path / "axisd.toml"
+    config.write_text("[server]\nport = \"eighty\"\n")
+    proc = subprocess.run([str(AXISD), "--config", str(config)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert f"{config}: server.port: expected a positive integer" in proc.stderr
+    assert "Traceback" not in proc.stderr
