@@ -28,6 +28,7 @@ from urllib.parse import unquote, urlparse
 from lxml import etree
 
 from axis.edxml.names import QCVN_NS, element_path
+from axis.edxml.xmlsafe import make_parser
 from axis.errors import Code, Problem, Where
 
 __all__ = ["KINDS", "MAX_PROBLEMS", "SchemaSet", "default_schemas", "find_schema_dir"]
@@ -107,14 +108,7 @@ class _LocalSchemaResolver(etree.Resolver):
 
 
 def _xsd_parser(resolver: _LocalSchemaResolver) -> etree.XMLParser:
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-    )
+    parser = make_parser()
     parser.resolvers.add(resolver)
     return parser
 

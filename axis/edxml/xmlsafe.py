@@ -54,17 +54,18 @@ class ParsedXml:
 _local = threading.local()
 
 
-def _parser(huge: bool) -> etree.XMLParser:
+def thread_parser(*, huge: bool, keep_comments: bool = False) -> etree.XMLParser:
     """One parser per thread and mode: lxml parsers are not thread-safe."""
-    key = "huge" if huge else "normal"
+    key = f"parser-{huge}-{keep_comments}"
     parser = getattr(_local, key, None)
     if parser is None:
-        parser = make_parser(huge=huge)
+        parser = make_parser(huge=huge, keep_comments=keep_comments)
         setattr(_local, key, parser)
     return parser
 
 
-def make_parser(*, huge: bool = False) -> etree.XMLParser:
+def make_parser(*, huge: bool = False, keep_comments: bool = False) -> etree.XMLParser:
+    """The one hardened configuration; ``keep_comments`` keeps comments and PIs (for canonicalisation)."""
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
@@ -72,8 +73,8 @@ def make_parser(*, huge: bool = False) -> etree.XMLParser:
         dtd_validation=False,
         attribute_defaults=False,
         huge_tree=huge,
-        remove_comments=True,
-        remove_pis=True,
+        remove_comments=not keep_comments,
+        remove_pis=not keep_comments,
         remove_blank_text=False,
         collect_ids=False,
     )
@@ -164,7 +165,7 @@ def parse(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> ParsedXml:
     _check_declared_encoding(data)
     _check_prolog(data)
     try:
-        root = etree.fromstring(data, _parser(len(data) > HUGE_THRESHOLD))
+        root = etree.fromstring(data, thread_parser(huge=len(data) > HUGE_THRESHOLD))
     except etree.XMLSyntaxError as exc:
         _check_utf8(data)
         raise _syntax_problem(exc) from None

@@ -33,8 +33,7 @@ def _signer(signer: Issued) -> XMLSigner:
                            c14n_algorithm=CanonicalizationMethod.CANONICAL_XML_1_0)
     # signxml re-parses its input with a parser of its own that refuses text nodes over 10 MB;
     # attachments can be larger, so give it ours (hardened, huge text allowed).
-    xml_signer._parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True,
-                                         collect_ids=False)
+    xml_signer._parser = xmlsafe.make_parser(huge=True, keep_comments=True)
     return xml_signer
 
 
@@ -54,8 +53,7 @@ def sign_package(data: bytes, signer: Issued, limits: xmlsafe.ParseLimits = xmls
     """Return the package signed by ``signer``; raises AxisError when ``data`` is not a readable edXML package."""
     xmlsafe.parse(data, limits)  # every hardening check, before we touch it
     # Re-parse keeping comments so that the signed package differs from the input only by its signature.
-    root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                                                  huge_tree=True, collect_ids=False))
+    root = etree.fromstring(data, xmlsafe.make_parser(huge=True, keep_comments=True))
     loc = reader.locate(root)
     for old in [el for el in loc.header if el.tag in _SIGNATURE_TAGS]:
         loc.header.remove(old)

@@ -35,7 +35,6 @@ import enum
 import functools
 import hashlib
 import secrets
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -53,7 +52,7 @@ from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, 
 from axis.agencycode import same_agency
 from axis.edxml.names import DSIG_NS, element_path, local_name, q, where
 from axis.edxml.reader import Located
-from axis.edxml.xmlsafe import HUGE_THRESHOLD
+from axis.edxml.xmlsafe import HUGE_THRESHOLD, thread_parser
 from axis.errors import Code, Problem, Where
 from axis.signature.trust import TrustBasis, TrustStore, agency_of, fingerprint
 
@@ -146,20 +145,6 @@ def identity_fields(root: etree._Element) -> tuple[Any, ...]:
         for p in _BUSINESS_PATHS
     )
     return tuple(fields)
-
-
-_local = threading.local()
-
-
-def _verifier_parser(huge: bool) -> etree.XMLParser:
-    """Like the reader's hardened parser, but keeping comments: signxml canonicalises what it parses."""
-    key = "huge" if huge else "normal"
-    parser = getattr(_local, key, None)
-    if parser is None:
-        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=huge,
-                                 collect_ids=False, remove_blank_text=False)
-        setattr(_local, key, parser)
-    return parser
 
 
 def _is_placeholder(sig: etree._Element) -> bool:
@@ -311,7 +296,8 @@ def _crypto(data: bytes, leaf: x509.Certificate, method: SignatureMethod, digest
     )
     try:
         result = XMLVerifier().verify(data, x509_cert=leaf, expect_config=config,
-                                      parser=_verifier_parser(len(data) > HUGE_THRESHOLD))
+                                      # signxml canonicalises what it parses: keep comments and PIs
+                                      parser=thread_parser(huge=len(data) > HUGE_THRESHOLD, keep_comments=True))
     except InvalidDigest as exc:
         raise _Invalid(Code.SIGNATURE_DIGEST_MISMATCH, str(exc)) from None
     except InvalidSignature as exc:
