@@ -15,6 +15,7 @@ constructor does not re-validate its fields.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from dataclasses import dataclass
 
@@ -261,10 +262,14 @@ def parse_tolerant(text: str, where: Where = NOWHERE) -> AgencyCode:
     problem = _precheck(stripped)
     if problem:
         raise _refuse(problem, where)
-    found = _classify(stripped)
+    found = _classify_cached(stripped)
     if found is None:
         raise _refuse(f"{_quote(stripped)} is not a recognised agency code; {_EXPECTED}", where)
     return found
+
+
+# Codes repeat endlessly in traffic (a province has a few thousand agencies): classify each text once.
+_classify_cached = functools.lru_cache(maxsize=65536)(_classify)
 
 
 def same_agency(a: str, b: str) -> bool:

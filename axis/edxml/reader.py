@@ -9,7 +9,6 @@ that is not an edXML package at all (:func:`locate`) is refused outright.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Callable, Literal, TypeVar
 
@@ -29,9 +28,6 @@ T = TypeVar("T")
 _ANY_QCVN = f"{{{QCVN_NS}}}*"
 _PREFIX_LENGTH = len(QCVN_NS) + 2
 _NULL_IDS = ("", "null", "NULL", "Null")
-
-# Agency codes repeat endlessly (a province has a few thousand agencies); parse each once.
-_parse_agency = functools.lru_cache(maxsize=65536)(parse_tolerant)
 
 
 def children(el: etree._Element) -> Children:
@@ -147,7 +143,7 @@ class _Reader:
         if value is None:
             return None
         try:
-            code = _parse_agency(value)
+            code = parse_tolerant(value)
         except AxisError as exc:
             self.report(Code.AGENCY_INVALID_CODE if severity_error else Code.EDXML_TRACE_ENTRY,
                         f"<{local_name(el)}> {exc.problem.detail or value!r}", el)
