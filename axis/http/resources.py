@@ -39,14 +39,15 @@ class LimitedRequest(Request):
     too_large = False
 
     def gotLength(self, length: int | None) -> None:
-        limit = self.channel.site.max_body  # type: ignore[union-attr]
+        limit = self.channel.site.max_body  # type: ignore[union-attr,attr-defined]
         if length is not None and length > limit:
             self.too_large = True
         super().gotLength(length)
 
     def handleContentChunk(self, data: bytes) -> None:
-        limit = self.channel.site.max_body  # type: ignore[union-attr]
-        if self.too_large or self.content.tell() + len(data) > limit:
+        limit = self.channel.site.max_body  # type: ignore[union-attr,attr-defined]
+        received = self.content.tell() if self.content is not None else 0
+        if self.too_large or received + len(data) > limit:
             self.too_large = True
             return
         super().handleContentChunk(data)
@@ -84,7 +85,7 @@ class CheckResource(Resource):
 
     def render_POST(self, request: Request) -> bytes | int:
         if getattr(request, "too_large", False):
-            limit = request.channel.site.max_body  # type: ignore[union-attr]
+            limit = request.channel.site.max_body  # type: ignore[union-attr,attr-defined]
             return write_json(request, 413, problem_body(Problem(Code.BODY_TOO_LARGE, f"limit {limit} bytes")))
         assert request.content is not None
         request.content.seek(0)

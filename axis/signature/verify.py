@@ -312,7 +312,8 @@ def _crypto(data: bytes, leaf: x509.Certificate, method: SignatureMethod, digest
     return signed
 
 
-_HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512, "sha1": hashes.SHA1}
+_HASHES: dict[str, hashes.HashAlgorithm] = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384(),
+                                              "sha512": hashes.SHA512(), "sha1": hashes.SHA1()}
 
 
 def _hash_name(alg: SignatureMethod | DigestAlgorithm) -> str:
@@ -398,7 +399,7 @@ def _canonical_digest(root: etree._Element, c14n_uri: str | None, digest: Digest
 
 def _verify_value(leaf: x509.Certificate, method: SignatureMethod, signed_info: bytes, value: bytes) -> None:
     key = leaf.public_key()
-    algorithm = _HASHES[_hash_name(method)]()
+    algorithm = _HASHES[_hash_name(method)]
     try:
         if method.name.startswith("RSA_") and isinstance(key, rsa.RSAPublicKey):
             key.verify(value, signed_info, padding.PKCS1v15(), algorithm)
