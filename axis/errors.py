@@ -118,6 +118,12 @@ class Code(enum.Enum):
     SIGNATURE_SIGNER_MISMATCH = ("signature.signer-mismatch", _E, 403,
                                  "The signing certificate belongs to another agency",
                                  "Chứng thư số ký thuộc về cơ quan khác")
+    SIGNATURE_UNBOUND_SIGNER = ("signature.unbound-signer", _W, 200,
+                                "The certificate is trusted through a CA but names no agency; it is not bound to the "
+                                "sender (pin it to bind it)",
+                                "Chứng thư số hợp lệ nhưng không gắn với mã định danh của cơ quan gửi")
+    SIGNATURE_LEGACY_SHA1 = ("signature.legacy-sha1", _W, 200, "Accepted a SHA-1 signature under the legacy setting",
+                             "Chấp nhận chữ ký SHA-1 theo cấu hình tương thích cũ")
     SIGNATURE_REQUIRED = ("signature.required", _E, 400, "A valid signature is required",
                           "Yêu cầu chữ ký số hợp lệ")
     # -- anything we did not foresee: never a stack trace to the client

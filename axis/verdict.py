@@ -120,6 +120,7 @@ class Checker:
         problems.extend(read_problems)
         sender = package.sender.organ_id if package.sender else None
         signature = check_signature(data, located, sender, self.trust, self.clock(), self.options.signature)
+        problems.extend(signature.warnings)
         if signature.problem is not None:
             problems.append(signature.problem)
         elif self.options.require_valid_signature and signature.cls is not SignatureClass.VALID:

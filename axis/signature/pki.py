@@ -100,6 +100,7 @@ def write(issued: Issued, directory: Path, stem: str) -> tuple[Path, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     key_path, cert_path = directory / f"{stem}.key", directory / f"{stem}.pem"
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a file that already exists
     with os.fdopen(fd, "wb") as fh:
         fh.write(issued.key_pem)
     cert_path.write_bytes(issued.cert_pem)

@@ -14,7 +14,6 @@ for it.  Nothing else in the package changes.
 from __future__ import annotations
 
 from lxml import etree
-from signxml import XMLSigner
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -22,14 +21,15 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from axis.edxml import reader, xmlsafe
 from axis.edxml.names import DSIG_NS, q
 from axis.signature.pki import Issued
+from axis.signature.xmldsig import Signer
 
 _SIGNATURE_TAGS = (f"{{{DSIG_NS}}}Signature", q("Signature"), q("DigitalSignature"))
 
 
-def _signer(signer: Issued) -> XMLSigner:
+def _signer(signer: Issued) -> Signer:
     method = SignatureMethod.ECDSA_SHA256 if isinstance(signer.key, ec.EllipticCurvePrivateKey) \
         else SignatureMethod.RSA_SHA256
-    xml_signer = XMLSigner(signature_algorithm=method, digest_algorithm=DigestAlgorithm.SHA256,
+    xml_signer = Signer(signature_algorithm=method, digest_algorithm=DigestAlgorithm.SHA256,
                            c14n_algorithm=CanonicalizationMethod.CANONICAL_XML_1_0)
     # signxml re-parses its input with a parser of its own that refuses text nodes over 10 MB;
     # attachments can be larger, so give it ours (hardened, huge text allowed).

@@ -28,7 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder, Store, VerificationError
 
-from axis.agencycode import parse_tolerant
+from axis.agencycode import parse_strict, parse_tolerant
 from axis.errors import AxisError
 
 TrustBasis = Literal["pinned", "ca"]
@@ -139,9 +139,15 @@ AGENCY_CODE_ATTRIBUTE = x509.NameOID.USER_ID
 
 
 def agency_of(cert: x509.Certificate) -> str | None:
-    """The agency code a certificate is bound to, if it names one."""
-    values = cert.subject.get_attributes_for_oid(AGENCY_CODE_ATTRIBUTE)
-    if not values:
-        return None
-    value = values[0].value
-    return value if isinstance(value, str) else value.decode("utf-8", "replace")
+    """The agency code a certificate is bound to, if it names one.
+
+    Government certificates also use UID for personal and tax numbers (``CMND:…``,
+    ``MST:…``); only a value that is a registrable agency code binds the certificate.
+    """
+    for attribute in cert.subject.get_attributes_for_oid(AGENCY_CODE_ATTRIBUTE):
+        value = attribute.value if isinstance(attribute.value, str) else attribute.value.decode("utf-8", "replace")
+        try:
+            return parse_strict(value).text
+        except AxisError:
+            continue
+    return None

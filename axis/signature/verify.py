@@ -32,6 +32,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import logging
 import functools
 import hashlib
 import secrets
@@ -45,7 +46,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from lxml import etree
-from signxml import SignatureConfiguration, XMLVerifier
+from signxml import SignatureConfiguration
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, InvalidSignature, SignXMLException
 
@@ -55,6 +56,9 @@ from axis.edxml.reader import Located
 from axis.edxml.xmlsafe import HUGE_THRESHOLD, thread_parser
 from axis.errors import Code, Problem, Where
 from axis.signature.trust import TrustBasis, TrustStore, agency_of, fingerprint
+from axis.signature.xmldsig import Verifier
+
+log = logging.getLogger(__name__)
 
 # The SDKVXP example hard-codes this block; real 2025 traffic relayed by the national axis carries it.
 PLACEHOLDER_SIGNATURE_VALUE = (
@@ -95,6 +99,8 @@ class SignatureVerdict:
     problem: Problem | None = None
     """For ``invalid``: why, as an error of the ``signature.*`` family."""
     note: str | None = None
+    warnings: tuple[Problem, ...] = ()
+    """For ``valid``: what was accepted with reservations (an unbound signer, legacy SHA-1)."""
     signature_method: str | None = None
     digest_method: str | None = None
     signer_subject: str | None = None
@@ -116,6 +122,8 @@ class SignatureVerdict:
         if self.problem is not None:
             out["reason"] = self.problem.code.code
             out["detail"] = self.problem.detail
+        if self.warnings:
+            out["warnings"] = [w.code.code for w in self.warnings]
         return out
 
 
@@ -138,10 +146,14 @@ _BUSINESS_PATHS = tuple(f"{_HDR}/{c}/{q(n)}" for c in (q("TraceHeaderList"), "."
 
 
 def identity_fields(root: etree._Element) -> tuple[Any, ...]:
-    """From, To, DocumentId, ResponseFor, StatusCode and the whole Bussiness block, as text."""
+    """From, To, DocumentId, ResponseFor, StatusCode and the whole Bussiness block, as text.
+
+    Elements only, and their text without comments and processing instructions, so that a
+    tree parsed with them (signxml's) and one parsed without (the reader's) compare equal.
+    """
     fields: list[Any] = [tuple("".join(el.itertext()).strip() for el in root.iterfind(p)) for p in _IDENTITY_PATHS]
     fields.extend(
-        tuple((local_name(e), (e.text or "").strip()) for b in root.iterfind(p) for e in b.iter())
+        tuple((local_name(e), "".join(e.itertext()).strip()) for b in root.iterfind(p) for e in b.iter(etree.Element))
         for p in _BUSINESS_PATHS
     )
     return tuple(fields)
@@ -166,6 +178,15 @@ _REFERENCE, _TRANSFORMS, _TRANSFORM = _ds_tag("Reference"), _ds_tag("Transforms"
 _DIGEST_METHOD, _DIGEST_VALUE, _SIGNATURE_VALUE = _ds_tag("DigestMethod"), _ds_tag("DigestValue"), \
     _ds_tag("SignatureValue")
 _KEY_INFO, _X509_DATA, _X509_CERTIFICATE = _ds_tag("KeyInfo"), _ds_tag("X509Data"), _ds_tag("X509Certificate")
+_INCLUSIVE_NAMESPACES = "{http://www.w3.org/2001/10/xml-exc-c14n#}InclusiveNamespaces"
+
+
+def _prefixes(algorithm_el: etree._Element) -> tuple[str, ...] | None:
+    """Exclusive C14N's InclusiveNamespaces PrefixList (Java signers emit it), if any."""
+    found = algorithm_el.find(_INCLUSIVE_NAMESPACES)
+    if found is None:
+        return None
+    return tuple(p for p in (found.get("PrefixList") or "").split() if p)
 
 
 def _one(parent: etree._Element, tag: str) -> etree._Element:
@@ -190,8 +211,10 @@ class _Parts:
 
     signed_info: etree._Element
     c14n_uri: str
+    c14n_prefixes: tuple[str, ...] | None
     reference_c14n_uri: str | None
     """The canonicalisation transform of the reference, if any (C14N 1.0 otherwise)."""
+    reference_prefixes: tuple[str, ...] | None
     method: SignatureMethod
     digest: DigestAlgorithm
     digest_value: bytes
@@ -205,7 +228,8 @@ def _dissect(sig: etree._Element, loc: Located, options: SignatureOptions) -> _P
         raise _Invalid(Code.SIGNATURE_WRAPPING,
                        f"the signature is at {element_path(sig)}; it must be a direct child of edXMLHeader", where(sig))
     signed_info = _one(sig, _SIGNED_INFO)
-    c14n = _one(signed_info, _C14N_METHOD).get("Algorithm") or ""
+    c14n_el = _one(signed_info, _C14N_METHOD)
+    c14n = c14n_el.get("Algorithm") or ""
     method_uri = _one(signed_info, _SIGNATURE_METHOD).get("Algorithm") or ""
     refs = list(signed_info.iterchildren(_REFERENCE))
     if len(refs) != 1:
@@ -215,9 +239,11 @@ def _dissect(sig: etree._Element, loc: Located, options: SignatureOptions) -> _P
     if ref.get("URI") != "":
         raise _Invalid(Code.SIGNATURE_WRAPPING, f"the reference URI is {ref.get('URI')!r}; it must be \"\" "
                        "(the whole package)", where(ref))
-    transforms = [t.get("Algorithm") or "" for ts in ref.iterchildren(_TRANSFORMS) for t in ts.iterchildren(_TRANSFORM)]
-    if _ENVELOPED not in transforms:
-        raise _Invalid(Code.SIGNATURE_MALFORMED, "the reference lacks the enveloped-signature transform", where(ref))
+    transform_els = [t for ts in ref.iterchildren(_TRANSFORMS) for t in ts.iterchildren(_TRANSFORM)]
+    transforms = [t.get("Algorithm") or "" for t in transform_els]
+    if transforms.count(_ENVELOPED) != 1 or len(transforms) > 2:
+        raise _Invalid(Code.SIGNATURE_MALFORMED, "the reference's transforms must be enveloped-signature and at most "
+                       f"one canonicalisation, found {len(transforms)}", where(ref))
     for uri in [c14n, *transforms]:
         if uri != _ENVELOPED and uri not in _C14N:
             raise _Invalid(Code.SIGNATURE_ALGORITHM, f"transform or canonicalisation {uri!r} is not allowed",
@@ -241,7 +267,9 @@ def _dissect(sig: etree._Element, loc: Located, options: SignatureOptions) -> _P
     return _Parts(
         signed_info=signed_info,
         c14n_uri=c14n,
+        c14n_prefixes=_prefixes(c14n_el),
         reference_c14n_uri=next((t for t in transforms if t != _ENVELOPED), None),
+        reference_prefixes=next((_prefixes(t) for t in transform_els if t.get("Algorithm") != _ENVELOPED), None),
         method=method,
         digest=digest,
         digest_value=_b64(_one(ref, _DIGEST_VALUE)),
@@ -275,8 +303,9 @@ def _certificates(els: tuple[etree._Element, ...]) -> tuple[_Cert, list[x509.Cer
             raise _Invalid(Code.SIGNATURE_MALFORMED, f"an X509Certificate cannot be read ({exc})", where(el)) from None
     if len(certs) == 1:
         return certs[0], []
+    # The signer is the certificate that issues none of the others; a self-signed root never is.
     issuers = {c.cert.issuer for c in certs}
-    leaf = next((c for c in certs if c.cert.subject not in issuers or c.cert.subject == c.cert.issuer), certs[0])
+    leaf = next((c for c in certs if c.cert.subject not in issuers and c.cert.subject != c.cert.issuer), certs[0])
     return leaf, [c.cert for c in certs if c is not leaf]
 
 
@@ -295,7 +324,7 @@ def _crypto(data: bytes, leaf: x509.Certificate, method: SignatureMethod, digest
         digest_algorithms=frozenset({digest}), verification_time=at,
     )
     try:
-        result = XMLVerifier().verify(data, x509_cert=leaf, expect_config=config,
+        result = Verifier().verify(data, x509_cert=leaf, expect_config=config,
                                       # signxml canonicalises what it parses: keep comments and PIs
                                       parser=thread_parser(huge=len(data) > HUGE_THRESHOLD, keep_comments=True))
     except InvalidDigest as exc:
@@ -306,6 +335,9 @@ def _crypto(data: bytes, leaf: x509.Certificate, method: SignatureMethod, digest
         raise _Invalid(Code.SIGNATURE_UNTRUSTED, str(exc)) from None
     except (InvalidInput, SignXMLException, etree.DocumentInvalid, etree.XMLSyntaxError, ValueError) as exc:
         raise _Invalid(Code.SIGNATURE_MALFORMED, str(exc)) from None
+    except Exception as exc:  # third-party code on hostile input: a failure to verify, never a crash
+        log.warning("signxml failed on a signature: %r", exc)
+        raise _Invalid(Code.SIGNATURE_MALFORMED, f"the signature cannot be processed ({type(exc).__name__})") from None
     signed = result.signed_xml  # type: ignore[union-attr]
     if signed is None:
         raise _Invalid(Code.SIGNATURE_MALFORMED, "the signed content is not XML")
@@ -329,13 +361,14 @@ def _needs_faithful_tree(data: bytes, parts: _Parts) -> bool:
     return data.count(b"<?") > declarations
 
 
-def _c14n(node: etree._Element, uri: str | None) -> bytes:
+def _c14n(node: etree._Element, uri: str | None, prefixes: tuple[str, ...] | None = None) -> bytes:
     exclusive = uri is not None and uri.startswith("http://www.w3.org/2001/10/xml-exc-c14n#")
-    return etree.tostring(node, method="c14n", exclusive=exclusive, with_comments=False)
+    return etree.tostring(node, method="c14n", exclusive=exclusive, with_comments=False,
+                          inclusive_ns_prefixes=list(prefixes) if exclusive and prefixes else None)
 
 
-def _digest_of_tree(root: etree._Element, sig: etree._Element, c14n_uri: str | None, digest: DigestAlgorithm
-                    ) -> bytes:
+def _digest_of_tree(root: etree._Element, sig: etree._Element, c14n_uri: str | None,
+                    prefixes: tuple[str, ...] | None, digest: DigestAlgorithm) -> bytes:
     """The enveloped-signature transform on our own tree: canonicalise it with ``sig`` taken out, then put it back."""
     parent = sig.getparent()
     assert parent is not None
@@ -349,7 +382,7 @@ def _digest_of_tree(root: etree._Element, sig: etree._Element, c14n_uri: str | N
         else:
             parent.text = (parent.text or "") + tail
     try:
-        return _canonical_digest(root, c14n_uri, digest)
+        return _canonical_digest(root, c14n_uri, prefixes, digest)
     finally:
         if tail:
             if previous is not None:
@@ -364,7 +397,8 @@ _SPLICE_MIN = 64 * 1024
 _CONTENT_TRANSFER = q("ContentTransferEncoded")
 
 
-def _canonical_digest(root: etree._Element, c14n_uri: str | None, digest: DigestAlgorithm) -> bytes:
+def _canonical_digest(root: etree._Element, c14n_uri: str | None, prefixes: tuple[str, ...] | None,
+                      digest: DigestAlgorithm) -> bytes:
     """Hash of the canonical form, without making libxml2 escape megabytes of base64 char by char.
 
     Canonicalisation changes a text node only by escaping ``& < > \\r``; a base64 attachment
@@ -382,7 +416,7 @@ def _canonical_digest(root: etree._Element, c14n_uri: str | None, digest: Digest
         try:
             for el in big:
                 el.text = marker
-            canonical = _c14n(root, c14n_uri)
+            canonical = _c14n(root, c14n_uri, prefixes)
         finally:
             for el, text in zip(big, texts):
                 el.text = text
@@ -393,7 +427,7 @@ def _canonical_digest(root: etree._Element, c14n_uri: str | None, digest: Digest
                 hasher.update(text.encode("ascii"))
             hasher.update(pieces[-1])
             return hasher.digest()
-    hasher.update(_c14n(root, c14n_uri))
+    hasher.update(_c14n(root, c14n_uri, prefixes))
     return hasher.digest()
 
 
@@ -410,14 +444,16 @@ def _verify_value(leaf: x509.Certificate, method: SignatureMethod, signed_info: 
             der = encode_dss_signature(int.from_bytes(value[:half], "big"), int.from_bytes(value[half:], "big"))
             key.verify(der, signed_info, ec.ECDSA(algorithm))
         else:
-            raise _Invalid(Code.SIGNATURE_BAD_VALUE, f"{method.name} does not match the certificate's key type")
+            raise _Invalid(Code.SIGNATURE_MALFORMED, f"{method.name} does not match the certificate's key type")
     except CryptoInvalidSignature:
         raise _Invalid(Code.SIGNATURE_BAD_VALUE, "the SignatureValue does not verify with the certificate") from None
 
 
 def _lean_crypto(loc: Located, sig: etree._Element, leaf: x509.Certificate, parts: _Parts) -> None:
-    _verify_value(leaf, parts.method, _c14n(parts.signed_info, parts.c14n_uri), parts.signature_value)
-    if _digest_of_tree(loc.root, sig, parts.reference_c14n_uri, parts.digest) != parts.digest_value:
+    _verify_value(leaf, parts.method, _c14n(parts.signed_info, parts.c14n_uri, parts.c14n_prefixes),
+                  parts.signature_value)
+    if _digest_of_tree(loc.root, sig, parts.reference_c14n_uri, parts.reference_prefixes,
+                       parts.digest) != parts.digest_value:
         raise _Invalid(Code.SIGNATURE_DIGEST_MISMATCH, "the digest of the package differs from the signed DigestValue")
 
 
@@ -468,8 +504,12 @@ def check(data: bytes, loc: Located, sender: str | None, trust: TrustStore, at: 
         if problem.where == Where():
             problem = Problem(problem.code, problem.detail, where(sig))
         return _verdict(SignatureClass.INVALID, leaf, method_uri, digest_uri, problem=problem)
-    return _verdict(SignatureClass.VALID, leaf, method_uri, digest_uri, trust=basis,
-                    note="legacy SHA-1 accepted" if "sha1" in f"{method_uri}{digest_uri}" else None)
+    warnings = []
+    if leaf.agency is None and basis == "ca":
+        warnings.append(Problem(Code.SIGNATURE_UNBOUND_SIGNER, leaf.subject, where(sig)))
+    if "sha1" in f"{method_uri}{digest_uri}":
+        warnings.append(Problem(Code.SIGNATURE_LEGACY_SHA1, f"{method_uri} / {digest_uri}", where(sig)))
+    return _verdict(SignatureClass.VALID, leaf, method_uri, digest_uri, trust=basis, warnings=tuple(warnings))
 
 
 def _verdict(cls: SignatureClass, leaf: _Cert | None, method: str | None, digest: str | None,
