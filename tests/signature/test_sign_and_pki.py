@@ -277,3 +277,22 @@ def test_expired_and_future_certificates_do_not_chain_at_that_time(test_pki) -> 
     # the same certificate chains once its time has come (the CA itself is valid from a few minutes ago)
     later = now + timedelta(days=10)
     assert test_pki.trust.evaluate(test_pki.not_yet_valid.cert, [], "000.00.00.G22", later)[0] == "ca"
+
+
+def test_axis_signs_a_document_of_its_own(test_pki) -> None:
+    """Receipts and other documents axis issues are signed the same way and verify with any XML-DSig verifier."""
+    from lxml import etree
+    from signxml import SignatureConfiguration
+
+    from axis.signature.sign import sign_element
+    from axis.signature.xmldsig import Verifier
+
+    receipt = etree.fromstring('<Receipt xmlns="urn:axis:receipt"><Id>r-1</Id><Sha256>ab</Sha256>'
+                               '<AcceptedAt>2026-11-22T09:15:03.120+07:00</AcceptedAt></Receipt>')
+    signed = etree.tostring(sign_element(receipt, test_pki.agency))
+    result = Verifier().verify(signed, x509_cert=test_pki.agency.cert,
+                               expect_config=SignatureConfiguration(location="./"))
+    assert result.signed_xml.find("{urn:axis:receipt}Id").text == "r-1"
+    forged = signed.replace(b"<Id>r-1</Id>", b"<Id>r-2</Id>")
+    with pytest.raises(Exception, match="[Dd]igest"):
+        Verifier().verify(forged, x509_cert=test_pki.agency.cert, expect_config=SignatureConfiguration(location="./"))
