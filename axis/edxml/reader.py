@@ -19,7 +19,11 @@ from axis.edxml import attachments as att
 from axis.edxml import model as m
 from axis.edxml.names import QCVN_NS, local_name, q, where
 from axis.errors import AxisError, Code, Problem
-from axis.vntime import EdxmlDate, EdxmlTimestamp, parse_edxml_date, parse_edxml_timestamp
+from axis.vntime import (
+    EdxmlDate,
+    parse_edxml_date,
+    parse_edxml_timestamp,
+)
 
 Kind = Literal["edoc", "status"]
 Children = dict[str, list[etree._Element]]

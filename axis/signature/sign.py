@@ -13,10 +13,10 @@ for it.  Nothing else in the package changes.
 
 from __future__ import annotations
 
-from lxml import etree
-from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
+from lxml import etree
+from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 
 from axis.edxml import reader, xmlsafe
 from axis.edxml.names import DSIG_NS, q

@@ -32,9 +32,9 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
-import logging
 import functools
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,7 +48,13 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from lxml import etree
 from signxml import SignatureConfiguration
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
-from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, InvalidSignature, SignXMLException
+from signxml.exceptions import (
+    InvalidCertificate,
+    InvalidDigest,
+    InvalidInput,
+    InvalidSignature,
+    SignXMLException,
+)
 
 from axis.agencycode import same_agency
 from axis.edxml.names import DSIG_NS, element_path, local_name, q, where
@@ -324,9 +330,9 @@ def _crypto(data: bytes, leaf: x509.Certificate, method: SignatureMethod, digest
         digest_algorithms=frozenset({digest}), verification_time=at,
     )
     try:
-        result = Verifier().verify(data, x509_cert=leaf, expect_config=config,
-                                      # signxml canonicalises what it parses: keep comments and PIs
-                                      parser=thread_parser(huge=len(data) > HUGE_THRESHOLD, keep_comments=True))
+        # signxml canonicalises what it parses: give it a parser that keeps comments and PIs
+        parser = thread_parser(huge=len(data) > HUGE_THRESHOLD, keep_comments=True)
+        result = Verifier().verify(data, x509_cert=leaf, expect_config=config, parser=parser)
     except InvalidDigest as exc:
         raise _Invalid(Code.SIGNATURE_DIGEST_MISMATCH, str(exc)) from None
     except InvalidSignature as exc:

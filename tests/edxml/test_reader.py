@@ -11,7 +11,7 @@ from packages import NS, PDF, TO, edoc, status
 
 from axis.edxml import reader, xmlsafe
 from axis.edxml.model import EdocPackage, StatusPackage
-from axis.errors import AxisError, Code
+from axis.errors import AxisError
 from axis.verdict import Checker, Verdict
 
 CHECKER = Checker()

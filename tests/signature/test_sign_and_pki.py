@@ -18,7 +18,12 @@ from axis.agencycode import parse_tolerant
 from axis.errors import AxisError, Code
 from axis.signature import pki
 from axis.signature.sign import sign_package
-from axis.signature.trust import AGENCY_CODE_ATTRIBUTE, TrustStore, agency_of, fingerprint
+from axis.signature.trust import (
+    AGENCY_CODE_ATTRIBUTE,
+    TrustStore,
+    agency_of,
+    fingerprint,
+)
 from axis.signature.verify import PLACEHOLDER_SIGNATURE_VALUE, SignatureClass
 from axis.vntime import VN_TZ
 

@@ -28,7 +28,11 @@ from axis.edxml import reader, xmlsafe
 from axis.signature import verify
 from axis.signature.sign import sign_package
 from axis.signature.trust import TrustStore, fingerprint
-from axis.signature.verify import PLACEHOLDER_SIGNATURE_VALUE, SignatureClass, SignatureOptions
+from axis.signature.verify import (
+    PLACEHOLDER_SIGNATURE_VALUE,
+    SignatureClass,
+    SignatureOptions,
+)
 from axis.verdict import CheckOptions
 from axis.vntime import VN_TZ
 
@@ -863,7 +867,11 @@ def test_a_ca_certificate_naming_no_agency_is_valid_but_recorded_as_unbound(kit:
 
 
 def test_exclusive_c14n_with_an_inclusive_prefix_list_verifies(kit: SimpleNamespace, test_pki, signed: bytes) -> None:
-    from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
+    from signxml.algorithms import (
+        CanonicalizationMethod,
+        DigestAlgorithm,
+        SignatureMethod,
+    )
 
     from axis.edxml import reader, xmlsafe
     from axis.edxml.names import DSIG_NS
