@@ -13,60 +13,28 @@ Targets (issue 2): >= 1,500/s at 5 KB and >= 50/s at 1 MB on one core.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import platform
 import statistics
+import sys
 import time
 import tracemalloc
+from pathlib import Path
 
 from axis.signature import pki
 from axis.signature.sign import sign_package
 from axis.signature.trust import TrustStore
 from axis.verdict import Checker
 
-TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
-<edXML xmlns="http://www.mic.gov.vn/TBT/QCVN_102_2016">
-  <edXML:edXMLEnvelope xmlns:edXML="http://www.mic.gov.vn/TBT/QCVN_102_2016">
-    <edXML:edXMLHeader>
-      <edXML:MessageHeader>
-        <edXML:From><edXML:OrganId>000.00.00.G22</edXML:OrganId><edXML:OrganName>Văn phòng Chính phủ</edXML:OrganName>
-          <edXML:OrganAdd>Số 1 Hoàng Hoa Thám, Ba Đình, Hà Nội</edXML:OrganAdd><edXML:Email>vpcp@chinhphu.vn</edXML:Email></edXML:From>
-        <edXML:To><edXML:OrganId>000.00.00.H41</edXML:OrganId><edXML:OrganName>UBND tỉnh Nghệ An</edXML:OrganName></edXML:To>
-        <edXML:To><edXML:OrganId>000.00.00.H14</edXML:OrganId><edXML:OrganName>UBND tỉnh Cao Bằng</edXML:OrganName></edXML:To>
-        <edXML:DocumentId>000.00.00.G22,2026/11/20,123/VPCP-TTĐT</edXML:DocumentId>
-        <edXML:Code><edXML:CodeNumber>123</edXML:CodeNumber><edXML:CodeNotation>VPCP-TTĐT</edXML:CodeNotation></edXML:Code>
-        <edXML:PromulgationInfo><edXML:Place>Hà Nội</edXML:Place><edXML:PromulgationDate>2026/11/20</edXML:PromulgationDate></edXML:PromulgationInfo>
-        <edXML:DocumentType><edXML:Type>1</edXML:Type><edXML:TypeDetail>0</edXML:TypeDetail><edXML:TypeName>Công văn</edXML:TypeName></edXML:DocumentType>
-        <edXML:Subject>V/v kết nối, liên thông phần mềm quản lý văn bản</edXML:Subject>
-        <edXML:Content>V/v kết nối, liên thông phần mềm quản lý văn bản</edXML:Content>
-        <edXML:SignerInfo><edXML:Competence>KT. BỘ TRƯỞNG</edXML:Competence><edXML:FullName>Nguyễn Văn A</edXML:FullName></edXML:SignerInfo>
-        <edXML:DueDate>2026/11/30</edXML:DueDate>
-        <edXML:OtherInfo><edXML:Priority>1</edXML:Priority><edXML:PageAmount>2</edXML:PageAmount></edXML:OtherInfo>
-        <edXML:SteeringType>0</edXML:SteeringType>
-      </edXML:MessageHeader>
-      <edXML:TraceHeaderList>
-        <edXML:TraceHeader><edXML:OrganId>000.00.00.G22</edXML:OrganId><edXML:Timestamp>2026/11/20 09:00:00</edXML:Timestamp></edXML:TraceHeader>
-      </edXML:TraceHeaderList>
-    </edXML:edXMLHeader>
-    <edXML:edXMLBody><edXML:edXMLManifest version="1.0"><edXML:Reference>
-      <edXML:ContentId>cid:1</edXML:ContentId><edXML:ContentType>application/pdf</edXML:ContentType>
-      <edXML:AttachmentName>van-ban.pdf</edXML:AttachmentName></edXML:Reference></edXML:edXMLManifest></edXML:edXMLBody>
-  </edXML:edXMLEnvelope>
-  <AttachmentEncoded><Attachment><ContentId>cid:1</ContentId><AttachmentName>van-ban.pdf</AttachmentName>
-    <ContentType>application/pdf</ContentType>
-    <edXML:ContentTransferEncoded xmlns:edXML="http://www.mic.gov.vn/TBT/QCVN_102_2016">{payload}</edXML:ContentTransferEncoded>
-  </Attachment></AttachmentEncoded>
-</edXML>
-"""
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from packages import full_edoc  # noqa: E402  (the package the signature tests sign)
 
 
 def package(target_bytes: int) -> bytes:
     """An unsigned package of about ``target_bytes`` (the signature adds about 2.5 KB)."""
-    overhead = len(TEMPLATE.format(payload="").encode()) + 2600
-    raw = max(0, (target_bytes - overhead) * 3 // 4)
-    return TEMPLATE.format(payload=base64.b64encode(b"%PDF-1.7\n" + os.urandom(raw)).decode()).encode()
+    overhead = len(full_edoc(b"")) + 2600
+    return full_edoc(b"%PDF-1.7\n" + os.urandom(max(0, (target_bytes - overhead) * 3 // 4)))
 
 
 def rate(checker: Checker, data: bytes, seconds: float, rounds: int) -> tuple[float, float]:

@@ -73,3 +73,48 @@ def status(*, code: str = "03", sender: str = "000.00.00.H41", response_for: str
   </edXML:edXMLEnvelope>
 </edXML>
 """.encode("utf-8")
+
+
+# A fuller document package in the VNPT layout (AttachmentEncoded outside the envelope, a prefixed
+# envelope inside a default-namespace root), with two recipients and a Bussiness block; {payload} is
+# the attachment's base64.  The signature tests and bench/bench_envelope.py sign this one.
+PACKAGE = """<?xml version="1.0" encoding="UTF-8"?>
+<edXML xmlns="http://www.mic.gov.vn/TBT/QCVN_102_2016">
+  <edXML:edXMLEnvelope xmlns:edXML="http://www.mic.gov.vn/TBT/QCVN_102_2016">
+    <edXML:edXMLHeader>
+      <edXML:MessageHeader>
+        <edXML:From><edXML:OrganId>000.00.00.G22</edXML:OrganId><edXML:OrganName>Văn phòng Chính phủ</edXML:OrganName>
+          <edXML:OrganAdd>Số 1 Hoàng Hoa Thám, Ba Đình, Hà Nội</edXML:OrganAdd><edXML:Email>vpcp@chinhphu.vn</edXML:Email></edXML:From>
+        <edXML:To><edXML:OrganId>000.00.00.H41</edXML:OrganId><edXML:OrganName>UBND tỉnh Nghệ An</edXML:OrganName></edXML:To>
+        <edXML:To><edXML:OrganId>000.00.00.H14</edXML:OrganId><edXML:OrganName>UBND tỉnh Cao Bằng</edXML:OrganName></edXML:To>
+        <edXML:DocumentId>000.00.00.G22,2026/11/20,123/VPCP-TTĐT</edXML:DocumentId>
+        <edXML:Code><edXML:CodeNumber>123</edXML:CodeNumber><edXML:CodeNotation>VPCP-TTĐT</edXML:CodeNotation></edXML:Code>
+        <edXML:PromulgationInfo><edXML:Place>Hà Nội</edXML:Place><edXML:PromulgationDate>2026/11/20</edXML:PromulgationDate></edXML:PromulgationInfo>
+        <edXML:DocumentType><edXML:Type>1</edXML:Type><edXML:TypeDetail>0</edXML:TypeDetail><edXML:TypeName>Công văn</edXML:TypeName></edXML:DocumentType>
+        <edXML:Subject>V/v kết nối, liên thông phần mềm quản lý văn bản</edXML:Subject>
+        <edXML:Content>V/v kết nối, liên thông phần mềm quản lý văn bản</edXML:Content>
+        <edXML:SignerInfo><edXML:Competence>KT. BỘ TRƯỞNG</edXML:Competence><edXML:FullName>Nguyễn Văn A</edXML:FullName></edXML:SignerInfo>
+        <edXML:DueDate>2026/11/30</edXML:DueDate>
+        <edXML:OtherInfo><edXML:Priority>1</edXML:Priority><edXML:PageAmount>2</edXML:PageAmount></edXML:OtherInfo>
+        <edXML:SteeringType>0</edXML:SteeringType>
+      </edXML:MessageHeader>
+      <edXML:TraceHeaderList>
+        <edXML:TraceHeader><edXML:OrganId>000.00.00.G22</edXML:OrganId><edXML:Timestamp>2026/11/20 09:00:00</edXML:Timestamp></edXML:TraceHeader>
+        <edXML:Bussiness><edXML:BussinessDocType>0</edXML:BussinessDocType><edXML:BussinessDocReason>Gửi văn bản mới</edXML:BussinessDocReason><edXML:Paper>0</edXML:Paper></edXML:Bussiness>
+      </edXML:TraceHeaderList>
+    </edXML:edXMLHeader>
+    <edXML:edXMLBody><edXML:edXMLManifest version="1.0"><edXML:Reference>
+      <edXML:ContentId>cid:1</edXML:ContentId><edXML:ContentType>application/pdf</edXML:ContentType>
+      <edXML:AttachmentName>van-ban.pdf</edXML:AttachmentName></edXML:Reference></edXML:edXMLManifest></edXML:edXMLBody>
+  </edXML:edXMLEnvelope>
+  <AttachmentEncoded><Attachment><ContentId>cid:1</ContentId><AttachmentName>van-ban.pdf</AttachmentName>
+    <ContentType>application/pdf</ContentType>
+    <edXML:ContentTransferEncoded xmlns:edXML="http://www.mic.gov.vn/TBT/QCVN_102_2016">{payload}</edXML:ContentTransferEncoded>
+  </Attachment></AttachmentEncoded>
+</edXML>
+"""
+
+
+def full_edoc(attachment: bytes) -> bytes:
+    """PACKAGE with ``attachment`` as its one (PDF) attachment."""
+    return PACKAGE.format(payload=base64.b64encode(attachment).decode("ascii")).encode("utf-8")

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
+from packages import full_edoc
 from signxml import XMLSigner
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 
@@ -46,45 +47,6 @@ HEADER_LOCATION = f"{{{QCVN}}}edXMLEnvelope/{{{QCVN}}}edXMLHeader/"
 
 REPO = Path(__file__).resolve().parents[2]
 
-# The structure of bench/bench_envelope.py's TEMPLATE (VNPT layout: AttachmentEncoded outside the
-# envelope, a prefixed envelope inside a default-namespace root), with a Bussiness block and a
-# small attachment.  {payload} is the attachment's base64.
-PACKAGE = """<?xml version="1.0" encoding="UTF-8"?>
-<edXML xmlns="http://www.mic.gov.vn/TBT/QCVN_102_2016">
-  <edXML:edXMLEnvelope xmlns:edXML="http://www.mic.gov.vn/TBT/QCVN_102_2016">
-    <edXML:edXMLHeader>
-      <edXML:MessageHeader>
-        <edXML:From><edXML:OrganId>000.00.00.G22</edXML:OrganId><edXML:OrganName>Văn phòng Chính phủ</edXML:OrganName>
-          <edXML:OrganAdd>Số 1 Hoàng Hoa Thám, Ba Đình, Hà Nội</edXML:OrganAdd><edXML:Email>vpcp@chinhphu.vn</edXML:Email></edXML:From>
-        <edXML:To><edXML:OrganId>000.00.00.H41</edXML:OrganId><edXML:OrganName>UBND tỉnh Nghệ An</edXML:OrganName></edXML:To>
-        <edXML:To><edXML:OrganId>000.00.00.H14</edXML:OrganId><edXML:OrganName>UBND tỉnh Cao Bằng</edXML:OrganName></edXML:To>
-        <edXML:DocumentId>000.00.00.G22,2026/11/20,123/VPCP-TTĐT</edXML:DocumentId>
-        <edXML:Code><edXML:CodeNumber>123</edXML:CodeNumber><edXML:CodeNotation>VPCP-TTĐT</edXML:CodeNotation></edXML:Code>
-        <edXML:PromulgationInfo><edXML:Place>Hà Nội</edXML:Place><edXML:PromulgationDate>2026/11/20</edXML:PromulgationDate></edXML:PromulgationInfo>
-        <edXML:DocumentType><edXML:Type>1</edXML:Type><edXML:TypeDetail>0</edXML:TypeDetail><edXML:TypeName>Công văn</edXML:TypeName></edXML:DocumentType>
-        <edXML:Subject>V/v kết nối, liên thông phần mềm quản lý văn bản</edXML:Subject>
-        <edXML:Content>V/v kết nối, liên thông phần mềm quản lý văn bản</edXML:Content>
-        <edXML:SignerInfo><edXML:Competence>KT. BỘ TRƯỞNG</edXML:Competence><edXML:FullName>Nguyễn Văn A</edXML:FullName></edXML:SignerInfo>
-        <edXML:DueDate>2026/11/30</edXML:DueDate>
-        <edXML:OtherInfo><edXML:Priority>1</edXML:Priority><edXML:PageAmount>2</edXML:PageAmount></edXML:OtherInfo>
-        <edXML:SteeringType>0</edXML:SteeringType>
-      </edXML:MessageHeader>
-      <edXML:TraceHeaderList>
-        <edXML:TraceHeader><edXML:OrganId>000.00.00.G22</edXML:OrganId><edXML:Timestamp>2026/11/20 09:00:00</edXML:Timestamp></edXML:TraceHeader>
-        <edXML:Bussiness><edXML:BussinessDocType>0</edXML:BussinessDocType><edXML:BussinessDocReason>Gửi văn bản mới</edXML:BussinessDocReason><edXML:Paper>0</edXML:Paper></edXML:Bussiness>
-      </edXML:TraceHeaderList>
-    </edXML:edXMLHeader>
-    <edXML:edXMLBody><edXML:edXMLManifest version="1.0"><edXML:Reference>
-      <edXML:ContentId>cid:1</edXML:ContentId><edXML:ContentType>application/pdf</edXML:ContentType>
-      <edXML:AttachmentName>van-ban.pdf</edXML:AttachmentName></edXML:Reference></edXML:edXMLManifest></edXML:edXMLBody>
-  </edXML:edXMLEnvelope>
-  <AttachmentEncoded><Attachment><ContentId>cid:1</ContentId><AttachmentName>van-ban.pdf</AttachmentName>
-    <ContentType>application/pdf</ContentType>
-    <edXML:ContentTransferEncoded xmlns:edXML="http://www.mic.gov.vn/TBT/QCVN_102_2016">{payload}</edXML:ContentTransferEncoded>
-  </Attachment></AttachmentEncoded>
-</edXML>
-"""
-
 FROM_ELEMENT = b"<edXML:OrganId>000.00.00.G22</edXML:OrganId><edXML:OrganName>"
 """The From/OrganId of PACKAGE, unique in it (G22 also appears in DocumentId and the TraceHeader)."""
 
@@ -95,8 +57,7 @@ def pdf_bytes(size: int, seed: int = 2026) -> bytes:
 
 def package(attachment: bytes | None = None) -> bytes:
     """An unsigned, well-formed, schema-valid document package from 000.00.00.G22."""
-    content = pdf_bytes(300) if attachment is None else attachment
-    return PACKAGE.format(payload=base64.b64encode(content).decode("ascii")).encode("utf-8")
+    return full_edoc(pdf_bytes(300) if attachment is None else attachment)
 
 
 def replace_once(data: bytes, old: bytes, new: bytes) -> bytes:
