@@ -24,7 +24,10 @@ def local_name(el: etree._Element) -> str:
 
 
 def element_path(el: etree._Element) -> str:
-    """``/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/To[2]``: local names, an index only among same-named siblings."""
+    """``/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/To[2]``.
+
+    Local names; an index only among same-named siblings.
+    """
     parts: list[str] = []
     node: etree._Element | None = el
     while node is not None:

@@ -337,8 +337,8 @@ class _Reader:
             if org.organ_id is None:
                 continue
             if org.organ_id in seen_text:
-                self.report(Code.EDXML_DUPLICATE_TO, f"{org.organ_id} is already <To> number {seen_text[org.organ_id] + 1}",
-                            el)
+                self.report(Code.EDXML_DUPLICATE_TO,
+                            f"{org.organ_id} is already <To> number {seen_text[org.organ_id] + 1}", el)
                 continue
             seen_text[org.organ_id] = index
             if org.code is not None:

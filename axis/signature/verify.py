@@ -504,7 +504,8 @@ def check(data: bytes, loc: Located, sender: str | None, trust: TrustStore, at: 
             raise _Invalid(Code.SIGNATURE_UNTRUSTED, why)
         bound = leaf.agency
         if bound is not None and sender is not None and not same_agency(bound, sender):
-            raise _Invalid(Code.SIGNATURE_SIGNER_MISMATCH, f"the certificate is issued to {bound}, the sender is {sender}")
+            raise _Invalid(Code.SIGNATURE_SIGNER_MISMATCH,
+                           f"the certificate is issued to {bound}, the sender is {sender}")
     except _Invalid as exc:
         problem = exc.problem
         if problem.where == Where():
