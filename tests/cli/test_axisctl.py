@@ -92,6 +92,8 @@ def test_validate_the_interop_samples(interop: Path, expected: dict[str, dict]) 
             assert line["kind"] == want["kind"] and line["from"] == want["from"]
             assert line["signature"]["class"] in want["signature"]
             assert len(line["attachments"]) == want["attachments"]
+            if want["kind"] == "edoc":
+                assert line["to"] == want["to"] and line["business_doc_type"] == want["business_doc_type"]
             if want["kind"] == "status":
                 assert line["status_code"] == want["status_code"].zfill(2)
         else:
