@@ -126,6 +126,16 @@ class Code(enum.Enum):
                              "Chấp nhận chữ ký SHA-1 theo cấu hình tương thích cũ")
     SIGNATURE_REQUIRED = ("signature.required", _E, 400, "A valid signature is required",
                           "Yêu cầu chữ ký số hợp lệ")
+    # -- axis's signed acceptance receipts
+    RECEIPT_MALFORMED = ("receipt.malformed", _E, 400, "The receipt is not a well-formed signed axis receipt",
+                         "Biên nhận không đúng cấu trúc biên nhận có chữ ký của trục")
+    RECEIPT_WRONG_KEY = ("receipt.wrong-key", _E, 400, "The receipt was not signed with this certificate's key",
+                         "Biên nhận không được ký bằng khóa của chứng thư số này")
+    RECEIPT_BAD_SIGNATURE = ("receipt.bad-signature", _E, 400,
+                             "The receipt's signature does not verify: it was changed or forged",
+                             "Chữ ký của biên nhận không hợp lệ: biên nhận đã bị sửa đổi hoặc giả mạo")
+    RECEIPT_PACKAGE_MISMATCH = ("receipt.package-mismatch", _E, 400, "The package is not the one the receipt is for",
+                                "Gói tin không khớp với biên nhận")
     # -- anything we did not foresee: never a stack trace to the client
     INTERNAL = ("internal.error", _E, 500, "Internal error; the input was not processed",
                 "Lỗi nội bộ; gói tin chưa được xử lý")

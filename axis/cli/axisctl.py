@@ -4,6 +4,7 @@
     axisctl sign FILE --key K --cert C  sign a package (enveloped XML-DSig over the whole package)
     axisctl pki init DIR                a test root CA (DIR/ca.key, DIR/ca.pem)
     axisctl pki issue CODE --dir DIR    an agency signing certificate issued by that CA
+    axisctl verify-receipt R --cert C   check a receipt signed by axis (R: a file or -, [--file PACKAGE])
 
 Exit codes: 0 success, 1 a package was refused (validate) or an operation failed,
 2 bad usage.  Errors go to stderr as one line; never a stack trace.
@@ -18,9 +19,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from axis import receipt as receipts
 from axis.agencycode import parse_strict
 from axis.edxml import xmlsafe
-from axis.errors import AxisError
+from axis.errors import AxisError, Code
 from axis.signature import pki
 from axis.signature.sign import sign_package
 from axis.signature.trust import TrustStore
@@ -125,6 +127,25 @@ def cmd_pki_issue(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify_receipt(args: argparse.Namespace) -> int:
+    certificate = receipts.load_certificate(Path(args.cert))
+    data = sys.stdin.buffer.read() if args.receipt == "-" else Path(args.receipt).read_bytes()
+    try:
+        receipt = receipts.verify_receipt(receipts.extract_signed(data), certificate)
+        if args.file is not None:
+            sha256, size = receipts.file_digest(Path(args.file))
+            if (sha256, size) != (receipt.sha256, receipt.size):
+                raise AxisError.of(Code.RECEIPT_PACKAGE_MISMATCH,
+                                   f"{args.file} is {size} bytes, SHA-256 {sha256}; the receipt is for "
+                                   f"{receipt.size} bytes, SHA-256 {receipt.sha256}")
+    except AxisError as exc:
+        print(f"receipt REFUSED: {exc.code.code}: {exc.problem.message}")
+        return 1
+    print(f"receipt OK: {receipt.message_id} {receipt.sha256} accepted {receipt.accepted_at} by {receipt.axis} "
+          f"for {','.join(receipt.recipients)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="axisctl", description="Operate axis: check, sign, manage test PKI.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -167,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     iss.add_argument("--key-kind", choices=("rsa", "ec"), default="rsa")
     iss.add_argument("--stem", help="file name stem (default: the code)")
     iss.set_defaults(func=cmd_pki_issue)
+
+    vr = sub.add_parser("verify-receipt", help="check a receipt signed by axis against axis's certificate")
+    vr.add_argument("receipt", metavar="RECEIPT", help="signed receipt or whole submit answer (JSON file, - for stdin)")
+    vr.add_argument("--cert", required=True, help="axis's receipt certificate (PEM)")
+    vr.add_argument("--file", metavar="PACKAGE", help="also check that this package is the one the receipt is for")
+    vr.set_defaults(func=cmd_verify_receipt)
     return parser
 
 
