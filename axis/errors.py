@@ -126,6 +126,32 @@ class Code(enum.Enum):
                              "Chấp nhận chữ ký SHA-1 theo cấu hình tương thích cũ")
     SIGNATURE_REQUIRED = ("signature.required", _E, 400, "A valid signature is required",
                           "Yêu cầu chữ ký số hợp lệ")
+    # -- who is asking (the doors)
+    AUTH_MISSING = ("auth.missing", _E, 401, "Credentials are required",
+                    "Yêu cầu thông tin xác thực")
+    AUTH_INVALID = ("auth.invalid", _E, 401, "The credentials are not valid",
+                    "Thông tin xác thực không hợp lệ")
+    AUTH_STALE = ("auth.stale", _E, 401, "The signed request is too old or from the future (check the clock)",
+                  "Yêu cầu đã ký quá cũ hoặc sai thời gian (kiểm tra đồng hồ)")
+    AUTH_NOT_YOUR_AGENCY = ("auth.not-your-agency", _E, 403, "An agency may act only as itself",
+                            "Cơ quan chỉ được gửi, nhận với mã định danh của chính mình")
+    # -- routing
+    ROUTE_UNKNOWN_RECIPIENT = ("route.unknown-recipient", _E, 422,
+                               "No agency is registered and no route is configured for these recipients",
+                               "Đơn vị nhận chưa được đăng ký và không có tuyến chuyển tiếp")
+    ROUTE_NO_RECIPIENT = ("route.no-recipient", _E, 422, "The package names no recipient",
+                          "Gói tin không có đơn vị nhận")
+    # -- the native API
+    HTTP_NOT_FOUND = ("http.not-found", _E, 404, "No such resource", "Không tìm thấy tài nguyên")
+    HTTP_METHOD = ("http.method-not-allowed", _E, 405, "Method not allowed here",
+                   "Phương thức không được hỗ trợ")
+    HTTP_BAD_REQUEST = ("http.bad-request", _E, 400, "The request is not valid", "Yêu cầu không hợp lệ")
+    HTTP_TIMEOUT = ("http.timeout", _E, 503, "The request took too long; it may be retried",
+                    "Yêu cầu xử lý quá thời gian; có thể gửi lại")
+    MESSAGE_NOT_FOUND = ("message.not-found", _E, 404, "No such message for this agency",
+                         "Không có gói tin này cho cơ quan")
+    STORAGE_UNAVAILABLE = ("storage.unavailable", _E, 503, "Storage is unavailable; nothing was accepted",
+                           "Kho lưu trữ không sẵn sàng; gói tin chưa được tiếp nhận")
     # -- axis's signed acceptance receipts
     RECEIPT_MALFORMED = ("receipt.malformed", _E, 400, "The receipt is not a well-formed signed axis receipt",
                          "Biên nhận không đúng cấu trúc biên nhận có chữ ký của trục")

@@ -1,12 +1,19 @@
-"""The application's own Prometheus registry (never the global one: tests build many apps)."""
+"""The application's own Prometheus registry (never the global one: tests build many apps).
+
+Agency labels are always registered canonical codes (or ``upstream:<route>``), so
+their cardinality is bounded by the registry.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     Info,
     disable_created_metrics,
@@ -14,23 +21,77 @@ from prometheus_client import (
 
 import axis
 
+_LATENCY = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+_DELIVERY = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400)
+
 
 @dataclass(frozen=True)
 class Metrics:
     registry: CollectorRegistry
     checked: Counter
     check_seconds: Histogram
+    accepted: Counter
+    refused: Counter
+    accept_seconds: Histogram
+    signatures: Counter
+    delivered: Counter
+    delivery_failures: Counter
+    dead_letters: Counter
+    accept_to_delivered_seconds: Histogram
+    queue_depth: Gauge
+    queue_oldest_seconds: Gauge
+    reloads: Counter
+    reload_ok: Gauge
+    reload_ok_time: Gauge
+    registry_agencies: Gauge
 
     @classmethod
     def create(cls) -> "Metrics":
         disable_created_metrics()  # the _created series only double the scrape size
-        registry = CollectorRegistry(auto_describe=True)
-        Info("axis_build", "axis version", registry=registry).info({"version": axis.__version__})
+        r = CollectorRegistry(auto_describe=True)
+        Info("axis_build", "axis version", registry=r).info({"version": axis.__version__})
         return cls(
-            registry=registry,
-            checked=Counter("axis_packages_checked", "Packages checked, by kind and result (ok or the first "
-                            "error code)", ["kind", "result"], registry=registry),
+            registry=r,
+            checked=Counter("axis_packages_checked", "Packages checked on /v1/check, by kind and result (ok or the "
+                            "first error code)", ["kind", "result"], registry=r),
             check_seconds=Histogram("axis_package_check_seconds", "Time to read, validate and verify a package",
-                                    registry=registry,
-                                    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1, 5)),
+                                    registry=r, buckets=(0.0005, *_LATENCY)),
+            accepted=Counter("axis_packages_accepted", "Packages accepted and stored durably, by kind", ["kind"],
+                             registry=r),
+            refused=Counter("axis_packages_refused", "Packages refused, by the first error code", ["reason"],
+                            registry=r),
+            accept_seconds=Histogram("axis_accept_seconds", "From the whole body received to durable (receipt "
+                                     "ready)", registry=r, buckets=_LATENCY),
+            signatures=Counter("axis_signature_verdicts", "Signature classes of accepted-for-checking packages",
+                               ["class"], registry=r),
+            delivered=Counter("axis_deliveries", "Packages delivered (fetched or pushed), by recipient and mode",
+                              ["agency", "mode"], registry=r),
+            delivery_failures=Counter("axis_delivery_failures", "Failed push or upstream attempts, by recipient",
+                                      ["agency"], registry=r),
+            dead_letters=Counter("axis_dead_letters", "Deliveries given up (dead letters), by recipient", ["agency"],
+                                 registry=r),
+            accept_to_delivered_seconds=Histogram("axis_accept_to_delivered_seconds", "From accepted to delivered "
+                                                  "(first fetch or successful push)", ["mode"], registry=r,
+                                                  buckets=_DELIVERY),
+            queue_depth=Gauge("axis_queue_depth", "Deliveries waiting (queued), by priority", ["priority"],
+                              registry=r),
+            queue_oldest_seconds=Gauge("axis_queue_oldest_age_seconds", "Age of the oldest queued delivery, by "
+                                       "priority", ["priority"], registry=r),
+            reloads=Counter("axis_config_reloads", "Configuration reloads, by result", ["result"], registry=r),
+            reload_ok=Gauge("axis_config_last_reload_successful", "1 if the last reload succeeded", registry=r),
+            reload_ok_time=Gauge("axis_config_last_reload_success_timestamp_seconds", "When the configuration "
+                                 "was last loaded successfully", registry=r),
+            registry_agencies=Gauge("axis_registry_agencies", "Registered agencies", registry=r),
         )
+
+    def observe_verdict(self, verdict: Any) -> None:
+        if verdict.signature is not None:
+            self.signatures.labels(**{"class": verdict.signature.cls.value}).inc()
+
+    def set_queue(self, depths: Iterable[Any], now_ns: int, priorities: Iterable[int] = range(5)) -> None:
+        seen = {d.priority: d for d in depths}
+        for p in sorted(set(priorities) | set(seen)):
+            d = seen.get(p)
+            self.queue_depth.labels(priority=str(p)).set(d.depth if d else 0)
+            age = (now_ns - d.oldest_ns) / 1e9 if d and d.oldest_ns else 0.0
+            self.queue_oldest_seconds.labels(priority=str(p)).set(max(age, 0.0))

@@ -24,8 +24,10 @@ def now() -> datetime:
     return datetime.now(VN_TZ)
 
 
-def iso(moment: datetime) -> str:
-    """``2026-11-22T09:15:03.120+07:00``: always +07:00, always milliseconds."""
+def iso(moment: datetime | None = None) -> str:
+    """``2026-11-22T09:15:03.120+07:00``: always +07:00, always milliseconds; now when no moment is given."""
+    if moment is None:
+        moment = now()
     if moment.tzinfo is None:
         raise ValueError("refusing to format a naive datetime: its zone is unknown")
     return moment.astimezone(VN_TZ).isoformat(timespec="milliseconds")

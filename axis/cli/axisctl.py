@@ -21,6 +21,7 @@ from pathlib import Path
 
 from axis import receipt as receipts
 from axis.agencycode import parse_strict
+from axis.cli import operate
 from axis.edxml import xmlsafe
 from axis.errors import AxisError, Code
 from axis.signature import pki
@@ -194,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     vr.add_argument("--cert", required=True, help="axis's receipt certificate (PEM)")
     vr.add_argument("--file", metavar="PACKAGE", help="also check that this package is the one the receipt is for")
     vr.set_defaults(func=cmd_verify_receipt)
+    operate.add_commands(sub)
     return parser
 
 
@@ -204,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"axisctl: {exc}", file=sys.stderr)
         return 2
-    except AxisError as exc:
+    except (AxisError, operate.OperateError) as exc:
         print(f"axisctl: {exc}", file=sys.stderr)
         return 1
     except (OSError, ValueError) as exc:

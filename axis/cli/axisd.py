@@ -1,62 +1,73 @@
 """axisd: the axis daemon.
 
 Loads the configuration, builds the service and runs the reactor in the foreground
-(for systemd; SIGTERM and SIGINT stop it cleanly).  Today it serves package checking
-(``POST /v1/check``), ``/healthz`` and Prometheus ``/metrics``; storage, routing and
-delivery come with issue 3.
+(for systemd).  SIGTERM and SIGINT stop it cleanly (the writer finishes what it
+holds); SIGHUP reloads the registry and trust settings (a bad edit is refused and the
+running configuration stays).  Logs are JSON lines on stdout.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from twisted.internet import endpoints
-from twisted.logger import globalLogBeginner, textFileLogObserver
 
+from axis import logs
+from axis.app import PID_FILE, Reloader, build, build_policy
 from axis.config import AxisConfig, ConfigError, load
-from axis.http.resources import build_site
-from axis.metrics import Metrics
-from axis.signature.trust import TrustStore
-from axis.signature.verify import SignatureOptions
-from axis.verdict import Checker, CheckOptions
+from axis.errors import AxisError
 
-
-def build_checker(config: AxisConfig) -> Checker:
-    sig = config.signatures
-    trust = TrustStore.from_files(sig.trust_ca, {code: list(paths) for code, paths in sig.pins.items()})
-    return Checker(trust, CheckOptions(limits=config.limits, signature=SignatureOptions(allow_sha1=sig.allow_sha1),
-                                       require_valid_signature=sig.require_valid_signature))
+log = logging.getLogger("axisd")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="axisd", description="The axis daemon.")
     parser.add_argument("--config", "-c", default="conf/axisd.toml", type=Path)
     parser.add_argument("--port", type=int, help="override server.port (0: any free port, printed on start)")
+    parser.add_argument("--data-dir", type=Path, help="override server.data_dir")
     parser.add_argument("--check-config", action="store_true", help="check the configuration and exit")
     args = parser.parse_args(argv)
+    def adjust(config: AxisConfig) -> AxisConfig:
+        if args.data_dir is None:
+            return config
+        return replace(config, server=replace(config.server, data_dir=args.data_dir.resolve()))
+
     try:
-        config = load(args.config)
-        checker = build_checker(config)
+        config = adjust(load(args.config))
+        build_policy(config)
     except (ConfigError, ValueError, OSError) as exc:
         print(f"axisd: configuration refused: {exc}", file=sys.stderr)
         return 2
     if args.check_config:
-        print(f"axisd: {args.config}: configuration OK")
+        print(f"axisd: {args.config}: configuration OK ({len(config.registry)} agencies)")
         return 0
 
     from twisted.internet import reactor
 
-    config.server.data_dir.mkdir(parents=True, exist_ok=True)
-    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stdout)], redirectStandardIO=False)
-    site = build_site(reactor, checker, Metrics.create(), config.limits.max_bytes)  # type: ignore[arg-type]
+    logs.setup()
+    try:
+        app = build(reactor, config)
+    except (AxisError, ConfigError, ValueError, OSError) as exc:
+        print(f"axisd: cannot start: {exc}", file=sys.stderr)
+        return 2
+    data_dir = config.server.data_dir
+    reloader = Reloader(app, args.config, adjust)
     port = args.port if args.port is not None else config.server.port
     endpoint = endpoints.TCP4ServerEndpoint(reactor, port, interface=config.server.host)
+    pid_file = data_dir / PID_FILE
 
     def listening(listening_port: object) -> None:
         address = listening_port.getHost()  # type: ignore[attr-defined]
+        pid_file.write_text(f"{os.getpid()}\n")
+        log.info("listening on http://%s:%s/ (config %s, data %s, %d agencies)", address.host, address.port,
+                 config.source, data_dir, len(config.registry))
         print(f"axisd: listening on http://{address.host}:{address.port}/ (config {config.source})", flush=True)
 
     def failed(failure: object) -> None:
@@ -64,7 +75,15 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr, flush=True)
         reactor.stop()  # type: ignore[attr-defined]
 
-    endpoint.listen(site).addCallbacks(listening, failed)
+    def stopping() -> object:
+        log.info("stopping")
+        pid_file.unlink(missing_ok=True)
+        return app.stop()
+
+    app.start()
+    reactor.addSystemEventTrigger("before", "shutdown", stopping)  # type: ignore[attr-defined]
+    signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(reloader.request))  # type: ignore
+    endpoint.listen(app.site).addCallbacks(listening, failed)
     reactor.run()  # type: ignore[attr-defined]
     return 0
 

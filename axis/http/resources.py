@@ -1,4 +1,4 @@
-"""HTTP resources of axisd (twisted.web): health, metrics, and package checking.
+"""HTTP resources of axisd (twisted.web): the site, health, metrics, and package checking.
 
 Resources are thin: decode the request, hand the work to the domain code in a
 thread, encode the answer.  Errors are JSON with the taxonomy's code; no stack
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -19,7 +20,9 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 
 from axis.errors import Code, Problem
+from axis.http.api import add_api
 from axis.metrics import Metrics
+from axis.service import AxisService
 from axis.verdict import Checker, Verdict
 
 
@@ -77,10 +80,10 @@ class CheckResource(Resource):
 
     isLeaf = True
 
-    def __init__(self, reactor: IReactorThreads, checker: Checker, metrics: Metrics) -> None:
+    def __init__(self, reactor: IReactorThreads, checker: Callable[[], Checker], metrics: Metrics) -> None:
         super().__init__()
         self.reactor = reactor
-        self.checker = checker
+        self.checker = checker  # the current one: a reload replaces it
         self.metrics = metrics
 
     def render_POST(self, request: Request) -> bytes | int:
@@ -91,7 +94,7 @@ class CheckResource(Resource):
         request.content.seek(0)
         data = request.content.read()
         started = time.perf_counter()
-        d = deferToThreadPool(self.reactor, self.reactor.getThreadPool(), self.checker.check, data)
+        d = deferToThreadPool(self.reactor, self.reactor.getThreadPool(), self.checker().check, data)
 
         def answer(verdict: Verdict) -> None:
             self.metrics.check_seconds.observe(time.perf_counter() - started)
@@ -117,19 +120,20 @@ class CheckResource(Resource):
 
 
 class AxisSite(Site):
-    def __init__(self, root: Resource, max_body: int) -> None:
-        super().__init__(root)
+    def __init__(self, root: Resource, max_body: int, idle_timeout: float = 60.0) -> None:
+        super().__init__(root, timeout=idle_timeout)
         self.requestFactory = LimitedRequest  # type: ignore[assignment]
         self.max_body = max_body
         self.displayTracebacks = False
 
 
-def build_site(reactor: IReactorThreads, checker: Checker, metrics: Metrics, max_body: int) -> AxisSite:
+def build_site(reactor: IReactorThreads, service: AxisService, metrics: Metrics, max_body: int,
+               request_timeout: float = 60.0) -> AxisSite:
     root = Resource()
     v1 = Resource()
     root.putChild(b"v1", v1)
-    v1.putChild(b"check", CheckResource(reactor, checker, metrics))
+    v1.putChild(b"check", CheckResource(reactor, lambda: service.policy.checker, metrics))
+    add_api(root, v1, service, request_timeout)
     root.putChild(b"healthz", HealthResource())
     root.putChild(b"metrics", MetricsResource(metrics))
-    return AxisSite(root, max_body)
-
+    return AxisSite(root, max_body, idle_timeout=request_timeout)

@@ -1,0 +1,188 @@
+"""Building the running axis from a configuration, and replacing its policy on reload.
+
+``build(reactor, config)`` is the composition root: store, writer, intake, pusher,
+HTTP site.  ``Reloader`` reads and checks the configuration files off the reactor
+thread and swaps the new registry and trust settings in with one assignment; a bad
+edit is refused, reported (log, metrics, ``reload-status.json``) and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.task import LoopingCall
+from twisted.internet.threads import deferToThread
+
+from axis.config import AxisConfig, ConfigError, load
+from axis.delivery.push import Pusher
+from axis.http.resources import AxisSite, build_site
+from axis.intake import Intake, Policy
+from axis.metrics import Metrics
+from axis.receipt import ReceiptSigner, load_or_create_identity
+from axis.signature.trust import TrustStore
+from axis.signature.verify import SignatureOptions
+from axis.service import AxisService
+from axis.storage.sqlite import open_database
+from axis.verdict import Checker, CheckOptions
+from axis.vntime import iso
+from axis.vntime import now as vn_now
+
+log = logging.getLogger(__name__)
+
+PID_FILE = "axisd.pid"
+RELOAD_STATUS_FILE = "reload-status.json"
+
+
+def build_policy(config: AxisConfig) -> Policy:
+    """The registry and a checker trusting the configured CAs and each agency's own certificates."""
+    sig = config.signatures
+    pins: dict[str, list[Path]] = {code: list(paths) for code, paths in sig.pins.items()}
+    for agency in config.registry:
+        if agency.certificates:
+            pins.setdefault(agency.key, []).extend(agency.certificates)
+    trust = TrustStore.from_files(sig.trust_ca, pins)
+    # Signature policy is per agency (intake); the checker only classifies.
+    checker = Checker(trust, CheckOptions(limits=config.limits, signature=SignatureOptions(allow_sha1=sig.allow_sha1)))
+    return Policy(config.registry, checker)
+
+
+def identity(config: AxisConfig) -> ReceiptSigner:
+    data = config.server.data_dir
+    return load_or_create_identity(config.axis.key or data / "axis-key.pem", config.axis.cert or data / "axis-cert.pem",
+                                   config.axis.code, config.axis.name)
+
+
+@dataclass
+class App:
+    reactor: Any
+    config: AxisConfig
+    metrics: Metrics
+    service: AxisService
+    pusher: Pusher
+    site: AxisSite
+    signer: ReceiptSigner
+    _loops: list[LoopingCall] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.service.start()
+        self.pusher.start()
+        gauges = LoopingCall(self.update_gauges)
+        gauges.clock = self.reactor
+        gauges.start(5.0, now=True).addErrback(lambda f: log.error("gauges: %s", f.getErrorMessage()))
+        self._loops.append(gauges)
+        self.metrics.registry_agencies.set(len(self.config.registry))
+        self.metrics.reload_ok.set(1)
+        self.metrics.reload_ok_time.set(time.time())
+
+    def update_gauges(self) -> Deferred[None]:
+        return self.service.read(lambda s: s.queue_depths()).addCallback(
+            lambda depths: self.metrics.set_queue(depths, time.time_ns()))
+
+    def stop(self) -> Deferred[None]:
+        for loop in self._loops:
+            if loop.running:
+                loop.stop()
+        d = self.pusher.stop()
+        d.addBoth(lambda _: self.service.stop())
+        return d
+
+
+def build(reactor: Any, config: AxisConfig) -> App:
+    db_path = open_database(config.server.data_dir)
+    signer = identity(config)
+    metrics = Metrics.create()
+    policy = build_policy(config)
+    intake = Intake(signer, config.axis.code, vn_now)
+    service = AxisService(reactor, policy, intake, db_path, metrics, config.storage.group_commit_max)
+    pusher = Pusher(reactor, service, config.delivery, config.axis.code)
+    service.on_accepted.append(pusher.wake)
+    site = build_site(reactor, service, metrics, config.limits.max_bytes, config.server.request_timeout)
+    return App(reactor, config, metrics, service, pusher, site, signer)
+
+
+def _restart_needed(old: AxisConfig, new: AxisConfig) -> list[str]:
+    """Settings a running daemon cannot change (listening sockets, storage, identity, parser limits)."""
+    changed = []
+    for name in ("server", "axis", "storage", "limits"):
+        if getattr(old, name) != getattr(new, name):
+            changed.append(name)
+    if old.delivery.per_host != new.delivery.per_host or old.delivery.connect_timeout != new.delivery.connect_timeout:
+        changed.append("delivery.per_host/connect_timeout")
+    return changed
+
+
+class Reloader:
+    """SIGHUP and ``axisctl reload``: re-read, check, swap, or keep what runs."""
+
+    def __init__(self, app: App, path: Path, adjust: Callable[[AxisConfig], AxisConfig] = lambda c: c) -> None:
+        self.app = app
+        self.path = path
+        self.adjust = adjust  # the command line's overrides, applied to every reload too
+        self._running: Deferred[dict[str, Any]] | None = None
+        self._again = False
+        self.seq = 0
+
+    def request(self) -> Deferred[dict[str, Any]]:
+        if self._running is not None:  # coalesce: one more pass after the current one
+            self._again = True
+            return self._running
+        self._running = d = deferToThread(self._load)
+        d.addCallbacks(self._swap, self._refused)
+        d.addBoth(self._done)
+        return d
+
+    def _load(self) -> tuple[AxisConfig, Policy]:
+        config = self.adjust(load(self.path))
+        return config, build_policy(config)
+
+    def _swap(self, loaded: tuple[AxisConfig, Policy]) -> dict[str, Any]:
+        config, policy = loaded
+        app = self.app
+        needs_restart = _restart_needed(app.config, config)
+        if needs_restart:
+            raise ConfigError(self.path, ", ".join(needs_restart), "cannot change while running; restart axisd")
+        before = app.config.registry.summary()
+        app.config = config
+        app.service.policy = policy
+        app.pusher.config = config.delivery
+        app.metrics.reloads.labels(result="ok").inc()
+        app.metrics.reload_ok.set(1)
+        app.metrics.reload_ok_time.set(time.time())
+        app.metrics.registry_agencies.set(len(config.registry))
+        after = config.registry.summary()
+        log.info("configuration reloaded from %s: %s (was %s)", self.path, dict(after), dict(before),
+                 extra={"event": "reload"})
+        return {"ok": True, "registry": dict(after)}
+
+    def _refused(self, failure: Any) -> dict[str, Any]:
+        exc = failure.value
+        message = str(exc) if isinstance(exc, (ConfigError, ValueError, OSError)) else f"{type(exc).__name__}: {exc}"
+        self.app.metrics.reloads.labels(result="refused").inc()
+        self.app.metrics.reload_ok.set(0)
+        log.error("configuration reload refused, the running configuration stays in force: %s", message,
+                  extra={"event": "reload"})
+        return {"ok": False, "error": message}
+
+    def _done(self, result: dict[str, Any]) -> dict[str, Any]:
+        self.seq += 1
+        result = {"seq": self.seq, "pid": os.getpid(), "at": iso(), **result}
+        write_status(self.app.config.server.data_dir / RELOAD_STATUS_FILE, result)
+        self._running = None
+        if self._again:
+            self._again = False
+            self.request()
+        return result
+
+
+def write_status(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)

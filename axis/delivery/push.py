@@ -1,0 +1,216 @@
+"""Push delivery: POST each queued package to its agency's URL (or an upstream axis), with retries.
+
+* One explicit connection pool (``per_host`` persistent connections per host), a connect
+  timeout, and a total timeout per attempt that also covers reading the answer (treq's
+  own ``timeout`` stops at the headers).
+* Success is any 2xx.  Anything else, and any network error, is a failed attempt:
+  the next one waits ``retry_initial * 2**attempts`` seconds, capped at ``retry_max``,
+  with equal jitter (between half and all of it) so that many queued packages do not
+  hit a recovering receiver at the same instant.
+* When the first failure is older than ``dead_after``, the delivery becomes a dead
+  letter; ``axisctl dead-letters`` lists them and ``axisctl resend`` queues them again.
+* Each POST carries ``Idempotency-Key`` (axis's message id: the same on every retry),
+  ``X-Axis-Sha256`` and ``X-Axis-Trace`` (axis's hop: its code and the time), and, when
+  the agency has an HMAC secret, an ``Authorization`` signed by axis with it.
+
+The store decides races: a result is recorded only while the delivery is still queued
+(a fetch or an acknowledgement by the agency wins).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import treq
+from treq.client import HTTPClient
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.task import LoopingCall
+from twisted.web.client import Agent, HTTPConnectionPool
+
+from axis.auth import hmac_header
+from axis.config import DeliveryConfig
+from axis.registry import DeliveryMode
+from axis.storage.base import PushJob
+from axis.vntime import iso
+
+log = logging.getLogger(__name__)
+
+MAX_ANSWER_BYTES = 65536
+
+
+class PushFailed(Exception):
+    pass
+
+
+def next_delay(attempts: int, initial: float, cap: float, rng: Callable[[], float] = random.random) -> float:
+    """Seconds before attempt ``attempts + 1`` (``attempts`` failures so far, at least 1)."""
+    base = min(cap, initial * (2 ** max(attempts - 1, 0)))
+    return base * (0.5 + rng() / 2)
+
+
+class Pusher:
+    def __init__(self, reactor: Any, service: Any, config: DeliveryConfig, axis_code: str,
+                 rng: Callable[[], float] = random.random) -> None:
+        self.reactor = reactor
+        self.service = service
+        self.config = config
+        self.axis_code = axis_code
+        self.rng = rng
+        self.pool = HTTPConnectionPool(reactor, persistent=True)
+        self.pool.maxPersistentPerHost = config.per_host
+        self.pool.cachedConnectionTimeout = 120
+        self.pool.retryAutomatically = False
+        self.http = HTTPClient(Agent(reactor, pool=self.pool, connectTimeout=config.connect_timeout))
+        self.in_flight: set[tuple[str, str]] = set()
+        self._loop = LoopingCall(self.poll)
+        self._loop.clock = reactor
+        self._polling = False
+        self._again = False
+
+    def start(self) -> None:
+        self._loop.start(self.config.poll_interval, now=True).addErrback(
+            lambda f: log.error("push loop stopped: %s", f.getErrorMessage()))
+
+    def stop(self) -> Deferred[None]:
+        if self._loop.running:
+            self._loop.stop()
+        return self.pool.closeCachedConnections()  # type: ignore[no-any-return]
+
+    def wake(self, *_: Any) -> None:
+        """New push work was accepted: look now instead of at the next tick."""
+        self.reactor.callLater(0, self.poll)
+
+    def poll(self) -> Deferred[None] | None:
+        if self._polling:
+            self._again = True
+            return None
+        free = self.config.concurrency - len(self.in_flight)
+        if free <= 0 or not self.service.running:
+            return None
+        self._polling = True
+        d = self.service.read(lambda s: s.due_pushes(time.time_ns(), free + len(self.in_flight)))
+
+        def dispatch(jobs: list[PushJob]) -> None:
+            started = 0
+            for job in jobs:
+                key = (job.message_id, job.recipient)
+                if key in self.in_flight or started >= free:
+                    continue
+                started += 1
+                self.in_flight.add(key)
+                self._attempt(job).addBoth(self._finished, key)
+
+        def done(result: Any) -> None:
+            self._polling = False
+            if self._again:
+                self._again = False
+                self.reactor.callLater(0, self.poll)
+            if hasattr(result, "getErrorMessage"):
+                log.error("reading due pushes failed: %s", result.getErrorMessage())
+
+        d.addCallback(dispatch)
+        d.addBoth(done)
+        return d
+
+    def _finished(self, result: Any, key: tuple[str, str]) -> None:
+        self.in_flight.discard(key)
+        if hasattr(result, "getErrorMessage"):
+            log.error("push bookkeeping failed for %s: %s", key[0], result.getErrorMessage(),
+                      extra={"message_id": key[0]})
+        self.reactor.callLater(0, self.poll)
+
+    def _target(self, job: PushJob) -> tuple[str | None, bytes | None]:
+        """The URL and HMAC secret to use now: the current registry wins over what was recorded at accept."""
+        registry = self.service.policy.registry
+        if job.mode == DeliveryMode.UPSTREAM.value:
+            for route in registry.routes:
+                if route.name == job.target:
+                    return route.url, route.credentials.hmac_secret
+            return None, None
+        agency = registry.get(job.recipient)
+        if agency is not None and agency.push_url:
+            return agency.push_url, agency.credentials.hmac_secret
+        return job.target, None
+
+    @inlineCallbacks
+    def _attempt(self, job: PushJob):  # type: ignore[no-untyped-def]
+        url, secret = self._target(job)
+        error: str | None = None
+        status = 0
+        try:
+            if not url:
+                raise PushFailed(f"no URL configured for {job.recipient}")
+            body = yield self.service.read(lambda s: s.payload(job.message_id))
+            if body is None:
+                raise PushFailed("payload missing from the store")
+            status = yield self._post(url, body, job, secret)
+            if not 200 <= status < 300:
+                error = f"HTTP {status} from {url}"
+        except PushFailed as exc:
+            error = str(exc)
+        except Exception as exc:  # network errors of every kind: a failed attempt, never a crash
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        label = job.recipient if job.mode != DeliveryMode.UPSTREAM.value else f"upstream:{job.target}"
+        at, now_ns = iso(), time.time_ns()
+        if error is None:
+            recorded = yield self.service.write(lambda s: s.push_succeeded(job, at, f"pushed to {url} (HTTP {status})"))
+            if recorded:
+                self.service.metrics.delivered.labels(agency=label, mode=job.mode).inc()
+                self.service.metrics.accept_to_delivered_seconds.labels(mode=job.mode).observe(
+                    max(now_ns - job.accepted_ns, 0) / 1e9)
+                log.info("pushed to %s", label, extra={"message_id": job.message_id, "agency": job.recipient})
+            return
+        first = job.first_failure_ns if job.first_failure_ns is not None else now_ns
+        give_up = (now_ns - first) / 1e9 >= self.config.dead_after
+        delay = next_delay(job.attempts + 1, self.config.retry_initial, self.config.retry_max, self.rng)
+        next_ns = None if give_up else now_ns + int(delay * 1e9)
+        recorded = yield self.service.write(lambda s: s.push_failed(job, at, error, now_ns, next_ns))
+        if recorded:
+            self.service.metrics.delivery_failures.labels(agency=label).inc()
+            if give_up:
+                self.service.metrics.dead_letters.labels(agency=label).inc()
+                log.warning("dead letter for %s after %d attempts: %s", label, job.attempts + 1, error,
+                            extra={"message_id": job.message_id, "agency": job.recipient})
+            else:
+                log.info("push to %s failed (attempt %d, next in %.1f s): %s", label, job.attempts + 1, delay, error,
+                         extra={"message_id": job.message_id, "agency": job.recipient})
+
+    @inlineCallbacks
+    def _post(self, url: str, body: bytes, job: PushJob, secret: bytes | None):  # type: ignore[no-untyped-def]
+        headers = {
+            b"Content-Type": [b"application/xml"],
+            b"Idempotency-Key": [job.message_id.encode()],
+            b"X-Axis-Message-Id": [job.message_id.encode()],
+            b"X-Axis-Sha256": [job.sha256.encode()],
+            b"X-Axis-Trace": [f"{self.axis_code};{iso()}".encode()],
+        }
+        if secret is not None:
+            parts = urlsplit(url)
+            path = parts.path or "/"
+            if parts.query:
+                path += "?" + parts.query
+            headers[b"Authorization"] = [hmac_header(self.axis_code, secret, "POST", path, body).encode()]
+        d = self.http.post(url, data=body, headers=headers, allow_redirects=False, timeout=self.config.timeout)
+        current = [d]  # what the timer cancels: the request, then the reading of the answer
+        timer = self.reactor.callLater(self.config.timeout, lambda: current[0].cancel())
+        try:
+            response = yield d
+            received = 0
+
+            def collect(chunk: bytes) -> None:
+                nonlocal received
+                received += len(chunk)
+                if received > MAX_ANSWER_BYTES:
+                    raise PushFailed(f"answer longer than {MAX_ANSWER_BYTES} bytes")
+
+            current[0] = treq.collect(response, collect)
+            yield current[0]
+            return response.code
+        finally:
+            if timer.active():
+                timer.cancel()

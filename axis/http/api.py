@@ -1,0 +1,314 @@
+"""The native API for agency systems: JSON over HTTP under ``/v1``.
+
+    POST /v1/packages                 submit an edXML package (body: the bytes) → 202 {message_id, receipt, …}
+    GET  /v1/mailbox[?limit=&kind=]   my pending packages, most urgent first
+    GET  /v1/mailbox/ID               the original bytes of one (application/xml)
+    POST /v1/mailbox/ID/ack           {"result": "done" | "fail" | "processing", "reason": "…"}
+    GET  /v1/sent[?limit=]            what I sent, newest first, with per-recipient state
+    GET  /v1/sent/ID                  one of them: transport state and business history per recipient
+
+Every request is authenticated (:mod:`axis.auth`); an agency sees only its own mailbox
+and its own sent packages.  Errors are JSON ``{"error": {code, message, …}}`` with the
+taxonomy's code and HTTP status; no stack trace ever reaches a client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.python.failure import Failure
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request
+
+from axis import auth
+from axis.errors import AxisError, Code, Problem
+from axis.intake import Prepared, Refused
+from axis.registry import Agency
+from axis.service import AxisService
+from axis.storage.base import AckResult, MailboxItem, MessageView, Stored
+from axis.vntime import now as vn_now
+
+log = logging.getLogger(__name__)
+
+MAX_LIST = 1000
+
+
+class Answer:
+    """A response a handler returns: JSON, or raw bytes with a content type."""
+
+    def __init__(self, status: int, body: Any, content_type: bytes = b"application/json; charset=utf-8",
+                 headers: dict[bytes, bytes] | None = None) -> None:
+        self.status, self.body, self.content_type, self.headers = status, body, content_type, headers or {}
+
+
+def _json(body: Any) -> bytes:
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+
+def error_answer(problem: Problem, extra: dict[str, Any] | None = None) -> Answer:
+    return Answer(problem.code.http_status, {"error": problem.to_dict(), **(extra or {})})
+
+
+def _headers(request: Request) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, values in request.requestHeaders.getAllRawHeaders():
+        key = name.decode("latin-1").lower()
+        if key == "authorization" and len(values) > 1:
+            raise AxisError.of(Code.AUTH_INVALID, "more than one Authorization header")
+        out[key] = values[-1].decode("latin-1")
+    return out
+
+
+def _body(request: Request) -> bytes:
+    if request.content is None:
+        return b""
+    request.content.seek(0)
+    return request.content.read()  # type: ignore[no-any-return]
+
+
+def _arg(request: Request, name: str) -> str | None:
+    values = request.args.get(name.encode()) if request.args else None
+    return values[-1].decode("utf-8", "replace") if values else None
+
+
+def _limit(request: Request, default: int = 100) -> int:
+    raw = _arg(request, "limit")
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIST:
+        raise AxisError.of(Code.HTTP_BAD_REQUEST, f"limit must be 1..{MAX_LIST}, got {raw!r}")
+    return int(raw)
+
+
+class ApiResource(Resource):
+    """Authenticates, dispatches to ``handle``, and answers whatever happens, within the request timeout."""
+
+    isLeaf = True
+    methods: tuple[bytes, ...] = (b"GET",)
+
+    def __init__(self, service: AxisService, request_timeout: float) -> None:
+        super().__init__()
+        self.service = service
+        self.request_timeout = request_timeout
+
+    def render(self, request: Request) -> int | bytes:
+        reactor = self.service.reactor
+        if getattr(request, "too_large", False):
+            limit = request.channel.site.max_body  # type: ignore[union-attr,attr-defined]
+            self._write(request, error_answer(Problem(Code.BODY_TOO_LARGE, f"limit {limit} bytes")))
+            return NOT_DONE_YET
+        if request.method not in self.methods:
+            allowed = ", ".join(m.decode() for m in self.methods)
+            self._write(request, error_answer(Problem(Code.HTTP_METHOD, f"use {allowed}")))
+            return NOT_DONE_YET
+        d = maybeDeferred(self._authenticated, request)
+        timer = reactor.callLater(self.request_timeout, self._timeout, request, d)
+        d.addCallbacks(lambda answer: self._write(request, answer), lambda f: self._failed(request, f))
+        d.addBoth(lambda _: timer.cancel() if timer.active() else None)
+        return NOT_DONE_YET
+
+    def _authenticated(self, request: Request) -> Any:
+        body = _body(request)
+        agency = auth.authenticate(self.service.policy.registry, _headers(request), request.method.decode(),
+                                   request.uri.decode("utf-8", "replace"), body, vn_now())
+        return self.handle(request, agency, body)
+
+    def handle(self, request: Request, agency: Agency, body: bytes) -> Answer | Deferred[Answer]:
+        raise NotImplementedError
+
+    def _timeout(self, request: Request, d: Deferred[Any]) -> None:
+        self._write(request, error_answer(Problem(Code.HTTP_TIMEOUT, f"no answer within {self.request_timeout:g} s; "
+                                                  "a package sent again is answered with its first receipt")))
+
+    def _failed(self, request: Request, failure: Failure) -> None:
+        exc = failure.value
+        if isinstance(exc, Refused):
+            self.service.metrics.refused.labels(reason=exc.problems[0].code.code).inc()
+            self._write(request, Answer(exc.status, exc.to_dict()))
+        elif isinstance(exc, AxisError):
+            if request.path.startswith(b"/v1/packages"):
+                self.service.metrics.refused.labels(reason=exc.code.code).inc()
+            self._write(request, error_answer(exc.problem))
+        else:
+            log.error("internal error answering %s %s: %s", request.method.decode(), request.path.decode(),
+                      failure.getTraceback())
+            self._write(request, error_answer(Problem(Code.INTERNAL)))
+
+    @staticmethod
+    def _write(request: Request, answer: Answer) -> None:
+        if request.finished or request._disconnected:  # timed out already, or the client left
+            return
+        request.setResponseCode(answer.status)
+        request.setHeader(b"Content-Type", answer.content_type)
+        for name, value in answer.headers.items():
+            request.setHeader(name, value)
+        request.write(answer.body if isinstance(answer.body, bytes) else _json(answer.body))
+        request.finish()
+
+
+class PackagesResource(ApiResource):
+    methods = (b"POST",)
+
+    def handle(self, request: Request, agency: Agency, body: bytes) -> Deferred[Answer]:
+        if request.postpath not in ([], [b""]):
+            raise AxisError.of(Code.HTTP_NOT_FOUND, request.path.decode("utf-8", "replace"))
+        return self.service.submit(agency, body).addCallback(self._accepted)
+
+    @staticmethod
+    def _accepted(result: tuple[Prepared, Stored]) -> Answer:
+        prepared, stored = result
+        verdict = prepared.verdict
+        return Answer(202, {
+            "message_id": stored.message_id,
+            "duplicate": stored.duplicate,
+            "recipients": [{"code": d.code, "mode": d.mode.value} for d in prepared.routing.destinations],
+            "receipt": json.loads(stored.receipt),
+            "signature": verdict.signature.to_dict() if verdict.signature else None,
+            "warnings": [p.to_dict() for p in verdict.warnings],
+        })
+
+
+def _item(item: MailboxItem) -> dict[str, Any]:
+    return {"message_id": item.message_id, "kind": item.kind, "from": item.sender, "document_id": item.document_id,
+            "status_code": item.status_code, "priority": item.priority, "size": item.size, "sha256": item.sha256,
+            "accepted_at": item.accepted_at, "state": item.state.value}
+
+
+class MailboxResource(ApiResource):
+    methods = (b"GET", b"POST")
+
+    def handle(self, request: Request, agency: Agency, body: bytes) -> Deferred[Answer] | Answer:
+        path = [p.decode("utf-8", "replace") for p in request.postpath if p]
+        if request.method == b"GET" and not path:
+            kind = _arg(request, "kind")
+            if kind not in (None, "edoc", "status"):
+                raise AxisError.of(Code.HTTP_BAD_REQUEST, f"kind must be edoc or status, got {kind!r}")
+            limit = _limit(request)
+            return self.service.read(lambda s: s.mailbox(agency.key, limit, kind)).addCallback(
+                lambda items: Answer(200, {"agency": agency.key, "items": [_item(i) for i in items]}))
+        if request.method == b"GET" and len(path) == 1:
+            return self._fetch(agency, path[0])
+        if request.method == b"POST" and len(path) == 2 and path[1] == "ack":
+            return self._ack(agency, path[0], body)
+        raise AxisError.of(Code.HTTP_NOT_FOUND, request.path.decode("utf-8", "replace"))
+
+    def _fetch(self, agency: Agency, message_id: str) -> Deferred[Answer]:
+        service = self.service
+
+        def fetched(found: tuple[MailboxItem, bytes] | None) -> Answer | Deferred[Answer]:
+            if found is None:
+                raise AxisError.of(Code.MESSAGE_NOT_FOUND, message_id)
+            item, data = found
+            answer = Answer(200, data, b"application/xml", {
+                b"X-Axis-Message-Id": item.message_id.encode(), b"X-Axis-Sha256": item.sha256.encode(),
+                b"X-Axis-From": item.sender.encode(), b"X-Axis-Trace": service.hop().encode()})
+            if item.state.value != "queued":
+                return answer
+            at = service.hop_time()
+
+            def first_fetch(changed: bool) -> Answer:
+                if changed:
+                    service.metrics.delivered.labels(agency=agency.key, mode="pull").inc()
+                    service.metrics.accept_to_delivered_seconds.labels(mode="pull").observe(
+                        service.age_seconds(item.accepted_at))
+                return answer
+
+            return service.write(lambda s: s.mark_fetched(agency.key, message_id, at)).addCallback(first_fetch)
+
+        return service.read(lambda s: s.fetch(agency.key, message_id)).addCallback(fetched)
+
+    def _ack(self, agency: Agency, message_id: str, body: bytes) -> Deferred[Answer]:
+        try:
+            doc = json.loads(body or b"{}")
+            result = AckResult(doc.get("result"))
+            reason = doc.get("reason")
+            if reason is not None and not isinstance(reason, str):
+                raise ValueError("reason must be a string")
+        except (ValueError, AttributeError, TypeError) as exc:
+            raise AxisError.of(Code.HTTP_BAD_REQUEST, 'expected {"result": "done" | "fail" | "processing", '
+                               f'"reason": "…"}} ({exc})') from None
+        at = self.service.hop_time()
+        return self.service.write(lambda s: s.acknowledge(agency.key, message_id, result, reason, at)).addCallback(
+            lambda state: Answer(200, {"message_id": message_id, "state": state.value}))
+
+
+def message_dict(view: MessageView) -> dict[str, Any]:
+    business_by_recipient: dict[str, list[dict[str, Any]]] = {}
+    for b in view.business:
+        business_by_recipient.setdefault(b.recipient, []).append(
+            {"status_code": b.status_code, "author": b.author, "at": b.at, "status_time": b.status_time,
+             "description": b.description, "message_id": b.message_id})
+    return {
+        "message_id": view.message_id, "kind": view.kind, "from": view.sender, "document_id": view.document_id,
+        "status_code": view.status_code, "priority": view.priority, "sha256": view.sha256, "size": view.size,
+        "accepted_at": view.accepted_at, "signature": view.signature,
+        "recipients": [{
+            "code": d.recipient, "mode": d.mode, "state": d.state.value, "attempts": d.attempts,
+            "updated_at": d.updated_at, "last_error": d.last_error,
+            "events": [{"event": e.event, "at": e.at, "detail": e.detail} for e in view.ledger
+                       if e.recipient == d.recipient],
+            "business": business_by_recipient.get(d.recipient, []) if view.kind == "edoc" else [],
+        } for d in view.deliveries],
+        "events": [{"event": e.event, "at": e.at, "detail": e.detail} for e in view.ledger if e.recipient is None],
+    }
+
+
+class SentResource(ApiResource):
+    def handle(self, request: Request, agency: Agency, body: bytes) -> Deferred[Answer]:
+        path = [p.decode("utf-8", "replace") for p in request.postpath if p]
+        if not path:
+            limit = _limit(request, 50)
+            return self.service.read(lambda s: s.sent(agency.key, limit)).addCallback(
+                lambda views: Answer(200, {"agency": agency.key, "items": [message_dict(v) for v in views]}))
+        if len(path) == 1:
+            message_id = path[0]
+
+            def found(view: MessageView | None) -> Answer:
+                if view is None or view.sender != agency.key:  # another agency's package does not exist for you
+                    raise AxisError.of(Code.MESSAGE_NOT_FOUND, message_id)
+                return Answer(200, message_dict(view))
+
+            return self.service.read(lambda s: s.message(message_id)).addCallback(found)
+        raise AxisError.of(Code.HTTP_NOT_FOUND, request.path.decode("utf-8", "replace"))
+
+
+class ReadyResource(Resource):
+    """200 when the store answers and the writer is healthy; 503 otherwise (for load balancers)."""
+
+    isLeaf = True
+
+    def __init__(self, service: AxisService) -> None:
+        super().__init__()
+        self.service = service
+
+    def render_GET(self, request: Request) -> int:
+        def answer(ok: bool, reason: str = "") -> None:
+            if request.finished or request._disconnected:
+                return
+            request.setResponseCode(200 if ok else 503)
+            request.setHeader(b"Content-Type", b"application/json; charset=utf-8")
+            request.write(_json({"status": "ready" if ok else "not ready", **({"reason": reason} if reason else {})}))
+            request.finish()
+
+        if not self.service.running:
+            answer(False, "starting or stopping")
+            return NOT_DONE_YET
+        if self.service.writer.last_error is not None:
+            answer(False, f"last commit failed: {self.service.writer.last_error}")
+            return NOT_DONE_YET
+        started = time.perf_counter()
+        d = self.service.read(lambda s: s.queue_depths())
+        d.addCallbacks(lambda _: answer(True), lambda f: answer(False, f"store: {f.getErrorMessage()}"))
+        d.addBoth(lambda _: log.debug("readyz in %.3f s", time.perf_counter() - started))
+        return NOT_DONE_YET
+
+
+def add_api(root: Resource, v1: Resource, service: AxisService, request_timeout: float) -> None:
+    v1.putChild(b"packages", PackagesResource(service, request_timeout))
+    v1.putChild(b"mailbox", MailboxResource(service, request_timeout))
+    v1.putChild(b"sent", SentResource(service, request_timeout))
+    root.putChild(b"readyz", ReadyResource(service))

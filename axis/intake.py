@@ -1,0 +1,113 @@
+"""Accepting a package, up to the point of storing it: verdict → identity → policy → routing → receipt.
+
+Pure domain code: it runs on a worker thread and returns either a :class:`Prepared`
+(everything the store needs, receipt already signed) or raises :class:`Refused` with
+every problem found.  Nothing is stored here, so a refusal changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from axis import auth, routing
+from axis.edxml.model import EdocPackage, StatusPackage
+from axis.errors import AxisError, Code, Problem
+from axis.receipt import Receipt, ReceiptSigner
+from axis.registry import Agency, Registry, SignaturePolicy
+from axis.signature.verify import SignatureClass
+from axis.storage.base import BusinessEvent, NewDelivery, NewMessage
+from axis.verdict import Checker, Verdict
+from axis.vntime import Clock, iso
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What a reload replaces as one unit: the registry and the checker built from its trust settings."""
+
+    registry: Registry
+    checker: Checker
+
+
+class Refused(Exception):
+    def __init__(self, problems: tuple[Problem, ...], verdict: Verdict | None = None) -> None:
+        super().__init__(str(problems[0]))
+        self.problems = problems
+        self.verdict = verdict
+
+    @property
+    def status(self) -> int:
+        return self.problems[0].code.http_status
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"error": self.problems[0].to_dict(), "problems": [p.to_dict() for p in self.problems]}
+        if self.verdict is not None:
+            out["verdict"] = self.verdict.to_dict()
+        return out
+
+
+@dataclass(frozen=True)
+class Prepared:
+    message: NewMessage
+    verdict: Verdict
+    routing: routing.Routing
+
+
+class Intake:
+    def __init__(self, signer: ReceiptSigner, axis_code: str, clock: Clock) -> None:
+        self.signer = signer
+        self.axis_code = axis_code
+        self.clock = clock
+
+    def prepare(self, policy: Policy, agency: Agency, data: bytes) -> Prepared:
+        verdict = policy.checker.check(data)
+        if not verdict.acceptable:
+            raise Refused(verdict.errors, verdict)
+        package = verdict.package
+        assert package is not None and verdict.sha256 is not None and verdict.signature is not None
+        registry = policy.registry
+        try:
+            auth.require_self(agency, package.sender.organ_id if package.sender else None, registry, "From")
+        except AxisError as exc:
+            raise Refused((exc.problem,), verdict) from None
+        if agency.signature_policy is SignaturePolicy.REQUIRE and verdict.signature.cls is not SignatureClass.VALID:
+            raise Refused((Problem(Code.SIGNATURE_REQUIRED, f"{agency.code.text} must sign its packages; this "
+                                   f"signature is {verdict.signature.cls.value}"),), verdict)
+        try:
+            routed = routing.route(package, agency, registry)
+        except AxisError as exc:
+            raise Refused((exc.problem,), verdict) from None
+
+        at = self.clock()
+        accepted_at, accepted_ns = iso(at), time.time_ns()
+        message_id = uuid.uuid4().hex
+        recipients = tuple(d.code for d in routed.destinations)
+        receipt = self.signer.sign_json(Receipt(
+            message_id=message_id, sha256=verdict.sha256, size=verdict.size, accepted_at=accepted_at,
+            sender=agency.key, kind=package.kind, document_id=routed.document_id, recipients=recipients,
+            axis=self.axis_code))
+        deliveries = tuple(
+            NewDelivery(d.code, d.mode.value,
+                        d.agency.push_url if d.agency is not None else (d.route.name if d.route else None))
+            for d in routed.destinations)
+        business = None
+        status_code = None
+        priority = 0
+        if isinstance(package, StatusPackage):
+            status_code = package.status_code or package.status_code_raw
+            if routed.document_id and routed.doc_sender and routed.business_recipient and status_code:
+                business = BusinessEvent(
+                    doc_sender=routed.doc_sender, document_id=routed.document_id,
+                    recipient=routed.business_recipient, status_code=status_code, author=agency.key,
+                    at=accepted_at, status_time=package.timestamp.iso() if package.timestamp else None,
+                    description=package.description, message_id=message_id)
+        elif isinstance(package, EdocPackage):
+            priority = package.priority or 0
+        message = NewMessage(
+            message_id=message_id, kind=package.kind, sender=agency.key, document_id=routed.document_id,
+            doc_sender=routed.doc_sender, status_code=status_code, priority=priority, sha256=verdict.sha256,
+            data=data, accepted_at=accepted_at, accepted_ns=accepted_ns, signature=verdict.signature.cls.value,
+            receipt=receipt, deliveries=deliveries, business=business)
+        return Prepared(message, verdict, routed)

@@ -1,0 +1,45 @@
+"""Logs as JSON lines: one object per event, with the message id and agency when there is one.
+
+axis code logs through stdlib ``logging``; Twisted's own events are routed into it.
+Only codes, ids and counts are logged, never tokens, secrets or package contents.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import IO, Any
+
+from twisted.logger import STDLibLogObserver, globalLogBeginner
+
+from axis.vntime import VN_TZ
+from datetime import datetime
+
+_EXTRA = ("message_id", "agency", "event")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, VN_TZ).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key in _EXTRA:
+            value = getattr(record, key, None)
+            if value is not None:
+                out[key] = value
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+def setup(stream: IO[str] = sys.stdout, level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")], redirectStandardIO=False)

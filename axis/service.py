@@ -1,0 +1,153 @@
+"""The running axis: the Twisted side of the pipeline, wired to the domain and the store.
+
+wire bytes → (check pool) intake → (writer thread) durable store → answer → delivery.
+
+CPU work (parsing, verifying, signing receipts) runs on the reactor's thread pool;
+writes go to the single writer thread, which commits them in groups; reads run on
+their own small pool with one read-only connection per thread.  The reactor thread
+only moves results around.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from twisted.internet.defer import Deferred
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
+
+from axis.errors import AxisError, Code
+
+from axis.intake import Intake, Policy, Prepared
+from axis.metrics import Metrics
+from axis.registry import Agency, DeliveryMode
+from axis.storage.base import ReadStore, Stored, WriteStore
+from axis.storage.sqlite import SqliteStore
+from axis.storage.writer import Writer
+from axis.vntime import iso, parse_iso
+from axis.vntime import now as vn_now
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def _storage_error(failure: Failure) -> Failure:
+    """A database error becomes the taxonomy's ``storage.unavailable`` (503, nothing was done)."""
+    if failure.check(sqlite3.Error):
+        log.error("storage error: %s", failure.value)
+        return Failure(AxisError.of(Code.STORAGE_UNAVAILABLE, str(failure.value)))
+    return failure
+
+
+class AxisService:
+    def __init__(self, reactor: Any, policy: Policy, intake: Intake, db_path: Path, metrics: Metrics,
+                 group_commit_max: int = 512, read_threads: int = 2) -> None:
+        self.reactor = reactor
+        self.policy = policy  # replaced whole on reload; readers take one reference per request
+        self.intake = intake
+        self.db_path = db_path
+        self.metrics = metrics
+        self.writer = Writer(lambda: SqliteStore(db_path), reactor.callFromThread, group_commit_max)
+        self.read_pool = ThreadPool(minthreads=1, maxthreads=read_threads, name="axis-db-read")
+        self._local = threading.local()
+        self._readers: list[SqliteStore] = []
+        self._readers_lock = threading.Lock()
+        self.on_accepted: list[Callable[[Prepared], None]] = []  # e.g. wake the pusher
+        self.running = False
+
+    # -- life cycle
+
+    def start(self) -> None:
+        self.writer.start()
+        self.read_pool.start()
+        self.running = True
+
+    def stop(self) -> None:
+        self.running = False
+        self.writer.stop()
+        self.read_pool.stop()
+        with self._readers_lock:
+            for store in self._readers:
+                store.close()
+            self._readers.clear()
+
+    # -- the store, from the reactor
+
+    def _reader(self) -> ReadStore:
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = SqliteStore(self.db_path, readonly=True)
+            self._local.store = store
+            with self._readers_lock:
+                self._readers.append(store)
+        return store  # type: ignore[no-any-return]
+
+    def read(self, fn: Callable[..., T], *args: Any) -> Deferred[T]:
+        """Run ``fn(read_store, *args)`` on a read thread."""
+        d = deferToThreadPool(self.reactor, self.read_pool, lambda: fn(self._reader(), *args))
+        return d.addErrback(_storage_error)
+
+    def write(self, fn: Callable[[WriteStore], T]) -> Deferred[T]:
+        """Run ``fn(write_store)`` in the next group commit; fires once it is durable."""
+        d: Deferred[T] = Deferred()
+
+        def done(value: Any, error: BaseException | None) -> None:
+            if error is None:
+                d.callback(value)
+            else:
+                d.errback(Failure(error))
+        d.addErrback(_storage_error)
+
+        self.writer.submit(fn, done)
+        return d
+
+    # -- axis's own hop and times
+
+    def hop_time(self) -> str:
+        return iso()
+
+    def hop(self) -> str:
+        """The trace of this axis on a delivery: its code and the time (``X-Axis-Trace``)."""
+        return f"{self.intake.axis_code};{iso()}"
+
+    @staticmethod
+    def age_seconds(accepted_at: str) -> float:
+        return max((vn_now() - parse_iso(accepted_at)).total_seconds(), 0.0)
+
+    # -- accepting a package
+
+    def submit(self, agency: Agency, data: bytes) -> Deferred[tuple[Prepared, Stored]]:
+        """Check, route and store a package; fires with (prepared, stored) once durable, or fails with
+        :class:`axis.intake.Refused` / a storage error."""
+        policy = self.policy
+        started = time.perf_counter()
+        d = deferToThreadPool(self.reactor, self.reactor.getThreadPool(), self.intake.prepare, policy, agency, data)
+
+        def store(prepared: Prepared) -> Deferred[tuple[Prepared, Stored]]:
+            self.metrics.observe_verdict(prepared.verdict)
+            stored = self.write(lambda s: s.store_message(prepared.message))
+            return stored.addCallback(lambda result: (prepared, result))
+
+        def accepted(result: tuple[Prepared, Stored]) -> tuple[Prepared, Stored]:
+            prepared, stored = result
+            self.metrics.accept_seconds.observe(time.perf_counter() - started)
+            if not stored.duplicate:
+                self.metrics.accepted.labels(kind=prepared.message.kind).inc()
+                log.info("accepted %s from %s for %s", prepared.message.kind, agency.key,
+                         ", ".join(d.code for d in prepared.routing.destinations),
+                         extra={"message_id": stored.message_id, "agency": agency.key})
+                if any(dest.mode is not DeliveryMode.PULL for dest in prepared.routing.destinations):
+                    for hook in self.on_accepted:
+                        hook(prepared)
+            return result
+
+        d.addCallback(store)
+        d.addCallback(accepted)
+        return d

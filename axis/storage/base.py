@@ -1,0 +1,195 @@
+"""What axis keeps, in terms of the domain: messages, deliveries, the two ledgers.
+
+The rest of axis talks to storage through :class:`WriteStore` and :class:`ReadStore`
+only, with these plain records; nothing here knows SQL, so a PostgreSQL engine can
+follow the SQLite one.  Write methods run on the single writer thread inside a
+transaction that the writer commits for a whole group of jobs (group commit).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class State(str, enum.Enum):
+    """Transport state of one package for one recipient."""
+
+    QUEUED = "queued"  # waiting in the mailbox, or for a push attempt
+    DELIVERED = "delivered"  # fetched by the recipient, or its push endpoint answered 2xx
+    PROCESSING = "processing"  # the recipient said it is working on it
+    DONE = "done"  # the recipient acknowledged it (final)
+    FAILED = "failed"  # the recipient reported it could not take it (final)
+    DEAD = "dead"  # push gave up after the configured period; ``axisctl resend`` revives it
+
+
+PENDING_STATES = (State.QUEUED, State.DELIVERED, State.PROCESSING)
+
+
+class Event(str, enum.Enum):
+    """Transport ledger events (append-only)."""
+
+    ACCEPTED = "accepted"
+    QUEUED = "queued"
+    DELIVERED = "delivered"
+    PROCESSING = "processing"
+    ACKNOWLEDGED = "acknowledged"
+    FAILED = "failed"
+    DEAD = "dead"
+    RESENT = "resent"
+
+
+class AckResult(str, enum.Enum):
+    DONE = "done"
+    FAIL = "fail"
+    PROCESSING = "processing"
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    recipient: str  # canonical code
+    mode: str  # "pull" | "push" | "upstream"
+    target: str | None = None  # push URL, or the route's name for upstream
+
+
+@dataclass(frozen=True)
+class BusinessEvent:
+    """One business status of a document for one recipient (a row of the business ledger)."""
+
+    doc_sender: str
+    document_id: str
+    recipient: str  # the agency that received the original document
+    status_code: str
+    author: str  # who sent the status
+    at: str  # when axis accepted it (ISO +07:00)
+    status_time: str | None = None  # the Timestamp the author wrote
+    description: str | None = None
+    message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A checked, routed package ready to be made durable."""
+
+    message_id: str
+    kind: str  # "edoc" | "status"
+    sender: str  # canonical code
+    document_id: str | None
+    doc_sender: str | None  # the original sender of the document this package is or concerns
+    status_code: str | None
+    priority: int
+    sha256: str
+    data: bytes
+    accepted_at: str
+    accepted_ns: int
+    signature: str | None  # the signature class
+    receipt: bytes  # the signed receipt, returned again for a duplicate
+    deliveries: tuple[NewDelivery, ...]
+    business: BusinessEvent | None = None
+
+
+@dataclass(frozen=True)
+class Stored:
+    message_id: str
+    receipt: bytes
+    duplicate: bool  # the same sender sent the same bytes before: nothing new was stored
+
+
+@dataclass(frozen=True)
+class MailboxItem:
+    message_id: str
+    kind: str
+    sender: str
+    document_id: str | None
+    status_code: str | None
+    priority: int
+    size: int
+    sha256: str
+    accepted_at: str
+    state: State
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    message_id: str
+    recipient: str | None
+    event: str
+    at: str
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryView:
+    recipient: str
+    mode: str
+    target: str | None
+    state: State
+    attempts: int
+    updated_at: str
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class MessageView:
+    message_id: str
+    kind: str
+    sender: str
+    document_id: str | None
+    doc_sender: str | None
+    status_code: str | None
+    priority: int
+    sha256: str
+    size: int
+    accepted_at: str
+    signature: str | None
+    deliveries: tuple[DeliveryView, ...]
+    ledger: tuple[LedgerEntry, ...]
+    business: tuple[BusinessEvent, ...]
+
+
+@dataclass(frozen=True)
+class PushJob:
+    message_id: str
+    recipient: str
+    mode: str
+    target: str
+    attempts: int
+    first_failure_ns: int | None
+    sha256: str
+    priority: int
+    accepted_ns: int
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    priority: int
+    depth: int
+    oldest_ns: int | None
+
+
+class WriteStore(Protocol):
+    def transaction(self) -> AbstractContextManager[None]: ...
+    def savepoint(self) -> AbstractContextManager[None]: ...
+    def store_message(self, msg: NewMessage) -> Stored: ...
+    def mark_fetched(self, recipient: str, message_id: str, at: str) -> bool: ...
+    def acknowledge(self, recipient: str, message_id: str, result: AckResult, reason: str | None,
+                    at: str) -> State: ...
+    def push_succeeded(self, job: PushJob, at: str, detail: str) -> bool: ...
+    def push_failed(self, job: PushJob, at: str, error: str, now_ns: int, next_attempt_ns: int | None) -> bool: ...
+    def resend(self, message_ids: Sequence[str] | None, at: str, now_ns: int) -> int: ...
+
+
+class ReadStore(Protocol):
+    def mailbox(self, recipient: str, limit: int, kind: str | None = None) -> list[MailboxItem]: ...
+    def fetch(self, recipient: str, message_id: str) -> tuple[MailboxItem, bytes] | None: ...
+    def payload(self, message_id: str) -> bytes | None: ...
+    def message(self, message_id: str) -> MessageView | None: ...
+    def sent(self, sender: str, limit: int) -> list[MessageView]: ...
+    def due_pushes(self, now_ns: int, limit: int) -> list[PushJob]: ...
+    def dead_letters(self, limit: int) -> list[PushJob]: ...
+    def trace(self, document_id: str, doc_sender: str | None = None) -> list[MessageView]: ...
+    def queue_depths(self) -> list[QueueDepth]: ...
+    def dead_letter_errors(self, limit: int) -> list[tuple[PushJob, str | None, str]]: ...

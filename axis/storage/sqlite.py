@@ -1,0 +1,400 @@
+"""The embedded storage engine: one SQLite file in WAL mode, through sqlite-utils.
+
+One connection writes (on the writer thread, see :mod:`axis.storage.writer`); any
+number of read connections may exist, one per thread.  ``synchronous=FULL`` makes a
+commit durable before it returns, so a package is acknowledged only after its
+group's fsync.  Payloads are stored once per SHA-256 as blobs in the same file, so
+a single commit covers the bytes, the routing and the ledgers together.
+
+The ledgers are append-only (triggers refuse UPDATE and DELETE).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from axis.errors import AxisError, Code
+from axis.storage.base import (
+    PENDING_STATES,
+    AckResult,
+    BusinessEvent,
+    DeliveryView,
+    Event,
+    LedgerEntry,
+    MailboxItem,
+    MessageView,
+    NewMessage,
+    PushJob,
+    QueueDepth,
+    State,
+    Stored,
+)
+
+DB_NAME = "axis.sqlite3"
+
+migrations = Migrations("axis")
+
+
+@migrations(name="0001_initial")
+def _m0001(db: Database) -> None:
+    db.execute("""
+        CREATE TABLE payloads (
+            sha256 TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            data BLOB NOT NULL)""")
+    db.execute("""
+        CREATE TABLE messages (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            document_id TEXT,
+            doc_sender TEXT,
+            status_code TEXT,
+            priority INTEGER NOT NULL,
+            sha256 TEXT NOT NULL REFERENCES payloads(sha256),
+            size INTEGER NOT NULL,
+            accepted_at TEXT NOT NULL,
+            accepted_ns INTEGER NOT NULL,
+            signature TEXT,
+            receipt BLOB NOT NULL)""")
+    db.execute("CREATE UNIQUE INDEX messages_sender_sha256 ON messages(sender, sha256)")
+    db.execute("CREATE INDEX messages_document ON messages(document_id, doc_sender)")
+    db.execute("""
+        CREATE TABLE deliveries (
+            message_seq INTEGER NOT NULL REFERENCES messages(seq),
+            recipient TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            target TEXT,
+            state TEXT NOT NULL,
+            priority INTEGER NOT NULL,
+            accepted_ns INTEGER NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_ns INTEGER,
+            first_failure_ns INTEGER,
+            last_error TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (message_seq, recipient)) WITHOUT ROWID""")
+    db.execute("CREATE INDEX deliveries_mailbox ON deliveries(recipient, state, priority DESC, message_seq)")
+    db.execute("CREATE INDEX deliveries_due ON deliveries(state, next_attempt_ns) WHERE mode != 'pull'")
+    db.execute("CREATE INDEX deliveries_queue ON deliveries(state, priority, accepted_ns)")
+    db.execute("""
+        CREATE TABLE transport_ledger (
+            id INTEGER PRIMARY KEY,
+            message_seq INTEGER NOT NULL REFERENCES messages(seq),
+            recipient TEXT,
+            event TEXT NOT NULL,
+            at TEXT NOT NULL,
+            detail TEXT)""")
+    db.execute("CREATE INDEX transport_ledger_message ON transport_ledger(message_seq)")
+    db.execute("""
+        CREATE TABLE business_ledger (
+            id INTEGER PRIMARY KEY,
+            doc_sender TEXT NOT NULL,
+            document_id TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            status_code TEXT NOT NULL,
+            author TEXT NOT NULL,
+            message_seq INTEGER NOT NULL REFERENCES messages(seq),
+            at TEXT NOT NULL,
+            status_time TEXT,
+            description TEXT)""")
+    db.execute("CREATE INDEX business_ledger_document ON business_ledger(document_id, doc_sender)")
+    for table in ("transport_ledger", "business_ledger"):
+        for action in ("UPDATE", "DELETE"):
+            db.execute(f"""
+                CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table}
+                BEGIN SELECT RAISE(ABORT, 'the {table.replace("_", " ")} is append-only'); END""")
+
+
+def _connect(path: Path, readonly: bool) -> Database:
+    uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+    conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=10)
+    db = Database(conn)
+    db.execute("PRAGMA foreign_keys = ON")
+    db.execute("PRAGMA busy_timeout = 10000")
+    return db
+
+
+def open_database(data_dir: Path) -> Path:
+    """Create or upgrade the database under ``data_dir``; returns its path.  Run once at start-up."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / DB_NAME
+    db = _connect(path, readonly=False)
+    try:
+        with db.ensure_autocommit_on():
+            db.execute("PRAGMA journal_mode = WAL")
+        migrations.apply(db)
+    except sqlite3.Error as exc:
+        raise AxisError.of(Code.STORAGE_UNAVAILABLE, f"{path}: {exc}") from None
+    finally:
+        db.close()
+    return path
+
+
+_MAILBOX_COLUMNS = ("m.id, m.kind, m.sender, m.document_id, m.status_code, m.priority, m.size, m.sha256, "
+                    "m.accepted_at, d.state")
+
+
+def _mailbox_item(row: tuple) -> MailboxItem:  # type: ignore[type-arg]
+    return MailboxItem(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], State(row[9]))
+
+
+class SqliteStore:
+    """Both store roles over one connection; writers use it on the writer thread only."""
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        self.path = path
+        self.db = _connect(path, readonly)
+        self.conn = self.db.conn
+        if not readonly:
+            self.conn.execute("PRAGMA synchronous = FULL")  # durable at COMMIT: the ack promise
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- transactions (writer thread)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.db.atomic():
+            yield
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        self.conn.execute("SAVEPOINT job")
+        try:
+            yield
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK TO SAVEPOINT job")
+                self.conn.execute("RELEASE SAVEPOINT job")
+            raise
+        self.conn.execute("RELEASE SAVEPOINT job")
+
+    # -- writes
+
+    def store_message(self, msg: NewMessage) -> Stored:
+        c = self.conn
+        row = c.execute("SELECT id, receipt FROM messages WHERE sender = ? AND sha256 = ?",
+                        (msg.sender, msg.sha256)).fetchone()
+        if row is not None:
+            return Stored(row[0], row[1], duplicate=True)
+        c.execute("INSERT OR IGNORE INTO payloads (sha256, size, data) VALUES (?, ?, ?)",
+                  (msg.sha256, len(msg.data), msg.data))
+        seq = c.execute(
+            "INSERT INTO messages (id, kind, sender, document_id, doc_sender, status_code, priority, sha256, size, "
+            "accepted_at, accepted_ns, signature, receipt) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (msg.message_id, msg.kind, msg.sender, msg.document_id, msg.doc_sender, msg.status_code, msg.priority,
+             msg.sha256, len(msg.data), msg.accepted_at, msg.accepted_ns, msg.signature, msg.receipt)).lastrowid
+        at = msg.accepted_at
+        c.executemany(
+            "INSERT INTO deliveries (message_seq, recipient, mode, target, state, priority, accepted_ns, "
+            "next_attempt_ns, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            [(seq, d.recipient, d.mode, d.target, State.QUEUED.value, msg.priority, msg.accepted_ns,
+              None if d.mode == "pull" else msg.accepted_ns, at) for d in msg.deliveries])
+        ledger = [(seq, None, Event.ACCEPTED.value, at, f"{msg.kind} from {msg.sender}, {len(msg.data)} bytes")]
+        ledger += [(seq, d.recipient, Event.QUEUED.value, at, d.mode if d.target is None else f"{d.mode} {d.target}")
+                   for d in msg.deliveries]
+        c.executemany("INSERT INTO transport_ledger (message_seq, recipient, event, at, detail) VALUES (?,?,?,?,?)",
+                      ledger)
+        b = msg.business
+        if b is not None:
+            c.execute("INSERT INTO business_ledger (doc_sender, document_id, recipient, status_code, author, "
+                      "message_seq, at, status_time, description) VALUES (?,?,?,?,?,?,?,?,?)",
+                      (b.doc_sender, b.document_id, b.recipient, b.status_code, b.author, seq, b.at, b.status_time,
+                       b.description))
+        return Stored(msg.message_id, msg.receipt, duplicate=False)
+
+    def _delivery(self, recipient: str, message_id: str) -> tuple[int, str] | None:
+        row = self.conn.execute(
+            "SELECT d.message_seq, d.state FROM deliveries d JOIN messages m ON m.seq = d.message_seq "
+            "WHERE m.id = ? AND d.recipient = ? AND d.mode != 'upstream'", (message_id, recipient)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def _set_state(self, seq: int, recipient: str, state: State, at: str, event: Event, detail: str | None,
+                   **extra: object) -> None:
+        sets = ", ".join(f"{k} = ?" for k in extra)
+        self.conn.execute(f"UPDATE deliveries SET state = ?, updated_at = ?{', ' + sets if sets else ''} "
+                          "WHERE message_seq = ? AND recipient = ?",
+                          (state.value, at, *extra.values(), seq, recipient))
+        self.conn.execute("INSERT INTO transport_ledger (message_seq, recipient, event, at, detail) "
+                          "VALUES (?,?,?,?,?)", (seq, recipient, event.value, at, detail))
+
+    def mark_fetched(self, recipient: str, message_id: str, at: str) -> bool:
+        """The first fetch of a queued package delivers it; later fetches change nothing."""
+        found = self._delivery(recipient, message_id)
+        if found is None or found[1] != State.QUEUED.value:
+            return False
+        self._set_state(found[0], recipient, State.DELIVERED, at, Event.DELIVERED, "fetched by the recipient",
+                        next_attempt_ns=None)
+        return True
+
+    def acknowledge(self, recipient: str, message_id: str, result: AckResult, reason: str | None,
+                    at: str) -> State:
+        found = self._delivery(recipient, message_id)
+        if found is None:
+            raise AxisError.of(Code.MESSAGE_NOT_FOUND, message_id)
+        seq, state = found[0], State(found[1])
+        if state in (State.DONE, State.FAILED):
+            if (state is State.DONE) == (result is AckResult.DONE):
+                return state  # the same answer again: idempotent
+            raise AxisError.of(Code.HTTP_BAD_REQUEST, f"message {message_id} was already acknowledged as "
+                               f"{state.value}")
+        if state is State.QUEUED:  # acknowledged without a fetch we saw (e.g. pushed, then acked): it arrived
+            self._set_state(seq, recipient, State.DELIVERED, at, Event.DELIVERED, "acknowledged by the recipient",
+                            next_attempt_ns=None)
+        new_state, event = {
+            AckResult.DONE: (State.DONE, Event.ACKNOWLEDGED),
+            AckResult.FAIL: (State.FAILED, Event.FAILED),
+            AckResult.PROCESSING: (State.PROCESSING, Event.PROCESSING),
+        }[result]
+        if new_state is State.PROCESSING and state is State.PROCESSING:
+            return state
+        detail = f"recipient: {result.value}" + (f" ({reason})" if reason else "")
+        self._set_state(seq, recipient, new_state, at, event, detail)
+        return new_state
+
+    def _seq(self, message_id: str) -> int | None:
+        row = self.conn.execute("SELECT seq FROM messages WHERE id = ?", (message_id,)).fetchone()
+        return row[0] if row else None
+
+    def push_succeeded(self, job: PushJob, at: str, detail: str) -> bool:
+        seq = self._seq(job.message_id)
+        cur = self.conn.execute("SELECT state FROM deliveries WHERE message_seq = ? AND recipient = ?",
+                                (seq, job.recipient)).fetchone()
+        if cur is None or cur[0] != State.QUEUED.value:
+            return False  # fetched or acknowledged meanwhile: the pull won
+        self._set_state(seq, job.recipient, State.DELIVERED, at, Event.DELIVERED, detail,
+                        attempts=job.attempts + 1, next_attempt_ns=None, last_error=None)
+        return True
+
+    def push_failed(self, job: PushJob, at: str, error: str, now_ns: int, next_attempt_ns: int | None) -> bool:
+        """Record a failed attempt; ``next_attempt_ns`` None means give up (dead letter)."""
+        seq = self._seq(job.message_id)
+        cur = self.conn.execute("SELECT state, first_failure_ns FROM deliveries WHERE message_seq = ? AND "
+                                "recipient = ?", (seq, job.recipient)).fetchone()
+        if cur is None or cur[0] != State.QUEUED.value:
+            return False
+        first = cur[1] if cur[1] is not None else now_ns
+        attempts = job.attempts + 1
+        if next_attempt_ns is None:
+            self._set_state(seq, job.recipient, State.DEAD, at, Event.DEAD,
+                            f"gave up after {attempts} attempts: {error}", attempts=attempts, next_attempt_ns=None,
+                            first_failure_ns=first, last_error=error)
+        else:
+            self.conn.execute("UPDATE deliveries SET attempts = ?, next_attempt_ns = ?, first_failure_ns = ?, "
+                              "last_error = ?, updated_at = ? WHERE message_seq = ? AND recipient = ?",
+                              (attempts, next_attempt_ns, first, error, at, seq, job.recipient))
+            self.conn.execute("INSERT INTO transport_ledger (message_seq, recipient, event, at, detail) "
+                              "VALUES (?,?,?,?,?)", (seq, job.recipient, Event.FAILED.value, at,
+                                                     f"attempt {attempts}: {error}"))
+        return True
+
+    def resend(self, message_ids: Sequence[str] | None, at: str, now_ns: int) -> int:
+        """Put dead letters back in the push queue (all of them when ``message_ids`` is None)."""
+        sql = ("SELECT d.message_seq, d.recipient FROM deliveries d JOIN messages m ON m.seq = d.message_seq "
+               "WHERE d.state = 'dead'")
+        params: list[object] = []
+        if message_ids is not None:
+            sql += f" AND m.id IN ({','.join('?' * len(message_ids))})"
+            params = list(message_ids)
+        rows = self.conn.execute(sql, params).fetchall()
+        for seq, recipient in rows:
+            self._set_state(seq, recipient, State.QUEUED, at, Event.RESENT, "resent by the operator",
+                            attempts=0, next_attempt_ns=now_ns, first_failure_ns=None)
+        return len(rows)
+
+    # -- reads
+
+    def mailbox(self, recipient: str, limit: int, kind: str | None = None) -> list[MailboxItem]:
+        """Pending packages for ``recipient``: most urgent first, then oldest first."""
+        states = ",".join(f"'{s.value}'" for s in PENDING_STATES)
+        sql = (f"SELECT {_MAILBOX_COLUMNS} FROM deliveries d JOIN messages m ON m.seq = d.message_seq "
+               f"WHERE d.recipient = ? AND d.state IN ({states}) AND d.mode != 'upstream'")
+        params: list[object] = [recipient]
+        if kind is not None:
+            sql += " AND m.kind = ?"
+            params.append(kind)
+        sql += " ORDER BY d.priority DESC, d.message_seq LIMIT ?"
+        params.append(limit)
+        return [_mailbox_item(r) for r in self.conn.execute(sql, params)]
+
+    def fetch(self, recipient: str, message_id: str) -> tuple[MailboxItem, bytes] | None:
+        row = self.conn.execute(
+            f"SELECT {_MAILBOX_COLUMNS}, p.data FROM deliveries d JOIN messages m ON m.seq = d.message_seq "
+            "JOIN payloads p ON p.sha256 = m.sha256 WHERE m.id = ? AND d.recipient = ? AND d.mode != 'upstream'",
+            (message_id, recipient)).fetchone()
+        return (_mailbox_item(row), row[10]) if row else None
+
+    def payload(self, message_id: str) -> bytes | None:
+        row = self.conn.execute("SELECT p.data FROM messages m JOIN payloads p ON p.sha256 = m.sha256 "
+                                "WHERE m.id = ?", (message_id,)).fetchone()
+        return row[0] if row else None
+
+    def _views(self, where: str, params: Sequence[object]) -> list[MessageView]:
+        rows = self.conn.execute(
+            "SELECT seq, id, kind, sender, document_id, doc_sender, status_code, priority, sha256, size, "
+            f"accepted_at, signature FROM messages WHERE {where}", params).fetchall()
+        views = []
+        for r in rows:
+            seq = r[0]
+            deliveries = tuple(DeliveryView(d[0], d[1], d[2], State(d[3]), d[4], d[5], d[6]) for d in self.conn.execute(
+                "SELECT recipient, mode, target, state, attempts, updated_at, last_error FROM deliveries "
+                "WHERE message_seq = ? ORDER BY recipient", (seq,)))
+            ledger = tuple(LedgerEntry(r[1], e[0], e[1], e[2], e[3]) for e in self.conn.execute(
+                "SELECT recipient, event, at, detail FROM transport_ledger WHERE message_seq = ? ORDER BY id",
+                (seq,)))
+            business: tuple[BusinessEvent, ...] = ()
+            if r[4] is not None and r[5] is not None:
+                business = tuple(BusinessEvent(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8])
+                                 for b in self.conn.execute(
+                    "SELECT b.doc_sender, b.document_id, b.recipient, b.status_code, b.author, b.at, b.status_time, "
+                    "b.description, m.id FROM business_ledger b JOIN messages m ON m.seq = b.message_seq "
+                    "WHERE b.document_id = ? AND b.doc_sender = ? ORDER BY b.id", (r[4], r[5])))
+            views.append(MessageView(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
+                                     deliveries, ledger, business))
+        return views
+
+    def message(self, message_id: str) -> MessageView | None:
+        found = self._views("id = ?", (message_id,))
+        return found[0] if found else None
+
+    def sent(self, sender: str, limit: int) -> list[MessageView]:
+        return self._views("seq IN (SELECT seq FROM messages WHERE sender = ? ORDER BY seq DESC LIMIT ?) "
+                           "ORDER BY seq DESC", (sender, limit))
+
+    def trace(self, document_id: str, doc_sender: str | None = None) -> list[MessageView]:
+        if doc_sender is None:
+            return self._views("document_id = ? ORDER BY seq", (document_id,))
+        return self._views("document_id = ? AND doc_sender = ? ORDER BY seq", (document_id, doc_sender))
+
+    def _jobs(self, where: str, params: Sequence[object]) -> list[PushJob]:
+        return [PushJob(*r) for r in self.conn.execute(
+            "SELECT m.id, d.recipient, d.mode, d.target, d.attempts, d.first_failure_ns, m.sha256, d.priority, "
+            f"d.accepted_ns FROM deliveries d JOIN messages m ON m.seq = d.message_seq WHERE {where}", params)]
+
+    def due_pushes(self, now_ns: int, limit: int) -> list[PushJob]:
+        """Queued push and upstream deliveries whose next attempt is due: most urgent, then oldest first."""
+        return self._jobs("d.state = 'queued' AND d.mode != 'pull' AND d.next_attempt_ns <= ? "
+                          "ORDER BY d.priority DESC, d.next_attempt_ns LIMIT ?", (now_ns, limit))
+
+    def dead_letters(self, limit: int) -> list[PushJob]:
+        return self._jobs("d.state = 'dead' ORDER BY d.message_seq LIMIT ?", (limit,))
+
+    def dead_letter_errors(self, limit: int) -> list[tuple[PushJob, str | None, str]]:
+        rows = self.conn.execute(
+            "SELECT m.id, d.recipient, d.mode, d.target, d.attempts, d.first_failure_ns, m.sha256, d.priority, "
+            "d.accepted_ns, d.last_error, d.updated_at FROM deliveries d JOIN messages m ON m.seq = d.message_seq "
+            "WHERE d.state = 'dead' ORDER BY d.message_seq LIMIT ?", (limit,)).fetchall()
+        return [(PushJob(*r[:9]), r[9], r[10]) for r in rows]
+
+    def queue_depths(self) -> list[QueueDepth]:
+        return [QueueDepth(r[0], r[1], r[2]) for r in self.conn.execute(
+            "SELECT priority, count(*), min(accepted_ns) FROM deliveries WHERE state = 'queued' GROUP BY priority")]
