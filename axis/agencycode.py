@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from axis.errors import NOWHERE, AxisError, Code, Problem, Where
 
@@ -105,6 +105,11 @@ class AgencyCode:
     flags: frozenset[Flag] = frozenset()
     level1: str | None = None  # "G12"; None for enterprise and system ids
     groups: tuple[str, ...] = ()  # lower-level groups as written, LEVEL 2 FIRST, in every grammar
+    _canonical: str = field(default="", init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Computed once: routing and the registry ask for it several times per recipient.
+        object.__setattr__(self, "_canonical", self.to_qcvn102() or self.to_qd20() or self.text)
 
     def __str__(self) -> str:
         return self.text
@@ -143,7 +148,7 @@ class AgencyCode:
     @property
     def canonical(self) -> str:
         """Registry lookup key: the QCVN 102 form, else the QĐ 20 form, else the text."""
-        return self.to_qcvn102() or self.to_qd20() or self.text
+        return self._canonical
 
     def equivalents(self) -> frozenset[str]:
         """Every textual form that denotes this agency."""

@@ -32,6 +32,7 @@ T = TypeVar("T")
 _ANY_QCVN = f"{{{QCVN_NS}}}*"
 _PREFIX_LENGTH = len(QCVN_NS) + 2
 _NULL_IDS = ("", "null", "NULL", "Null")
+_ORG_FIELDS = frozenset(("OrganizationInCharge", "OrganName", "OrganAdd", "Email", "Telephone", "Fax", "Website"))
 
 
 def children(el: etree._Element) -> Children:
@@ -160,21 +161,30 @@ class _Reader:
     # -- composite fields -----------------------------------------------------------
 
     def organization(self, el: etree._Element) -> m.Organization:
-        kids = children(el)
-        id_el = self.single(kids, "OrganId", el, required=True)
+        # One pass over the children: documents to many recipients have one <To> each, so this is hot.
+        fields: dict[str, str | None] = {}
+        id_els: list[etree._Element] = []
+        for child in el.iterchildren(_ANY_QCVN):
+            name = child.tag[_PREFIX_LENGTH:]
+            if name == "OrganId":
+                id_els.append(child)
+            elif name in _ORG_FIELDS and name not in fields:
+                fields[name] = text_of(child)
+        id_el = self.single({"OrganId": id_els} if id_els else {}, "OrganId", el, required=True)
         organ_id = text_of(id_el)
         if id_el is not None and organ_id is None:
             self.report(Code.EDXML_MISSING_FIELD, f"<{local_name(el)}/OrganId> is empty", id_el)
+        get = fields.get
         return m.Organization(
             organ_id=organ_id,
             code=self.agency(organ_id, id_el) if id_el is not None else None,
-            organization_in_charge=self.text(kids, "OrganizationInCharge"),
-            organ_name=self.text(kids, "OrganName"),
-            organ_add=self.text(kids, "OrganAdd"),
-            email=self.text(kids, "Email"),
-            telephone=self.text(kids, "Telephone"),
-            fax=self.text(kids, "Fax"),
-            website=self.text(kids, "Website"),
+            organization_in_charge=get("OrganizationInCharge"),
+            organ_name=get("OrganName"),
+            organ_add=get("OrganAdd"),
+            email=get("Email"),
+            telephone=get("Telephone"),
+            fax=get("Fax"),
+            website=get("Website"),
         )
 
     def sender(self, kids: Children, header: etree._Element) -> m.Organization | None:

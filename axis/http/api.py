@@ -250,7 +250,7 @@ def message_dict(view: MessageView) -> dict[str, Any]:
             "code": d.recipient, "mode": d.mode, "state": d.state.value, "attempts": d.attempts,
             "updated_at": d.updated_at, "last_error": d.last_error,
             "events": [{"event": e.event, "at": e.at, "detail": e.detail} for e in view.ledger
-                       if e.recipient == d.recipient],
+                       if e.recipient == d.recipient or (e.recipient is None and e.event == "queued")],
             "business": business_by_recipient.get(d.recipient, []) if view.kind == "edoc" else [],
         } for d in view.deliveries],
         "events": [{"event": e.event, "at": e.at, "detail": e.detail} for e in view.ledger if e.recipient is None],

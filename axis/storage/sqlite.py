@@ -6,7 +6,9 @@ commit durable before it returns, so a package is acknowledged only after its
 group's fsync.  Payloads are stored once per SHA-256 as blobs in the same file, so
 a single commit covers the bytes, the routing and the ledgers together.
 
-The ledgers are append-only (triggers refuse UPDATE and DELETE).
+The ledgers are append-only (triggers refuse UPDATE and DELETE).  A ledger entry without a
+recipient concerns the whole package (``accepted``, and ``queued`` naming every recipient);
+a recipient's history is those entries followed by its own.
 """
 
 from __future__ import annotations
@@ -199,9 +201,13 @@ class SqliteStore:
             "next_attempt_ns, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
             [(seq, d.recipient, d.mode, d.target, State.QUEUED.value, msg.priority, msg.accepted_ns,
               None if d.mode == "pull" else msg.accepted_ns, at) for d in msg.deliveries])
-        ledger = [(seq, None, Event.ACCEPTED.value, at, f"{msg.kind} from {msg.sender}, {len(msg.data)} bytes")]
-        ledger += [(seq, d.recipient, Event.QUEUED.value, at, d.mode if d.target is None else f"{d.mode} {d.target}")
-                   for d in msg.deliveries]
+        # One "queued" entry names every recipient (by mode): a document to 63 agencies stays one write, not 64.
+        by_mode: dict[str, list[str]] = {}
+        for d in msg.deliveries:
+            by_mode.setdefault(d.mode, []).append(d.recipient)
+        queued = "; ".join(f"{mode}: {', '.join(codes)}" for mode, codes in by_mode.items())
+        ledger = [(seq, None, Event.ACCEPTED.value, at, f"{msg.kind} from {msg.sender}, {len(msg.data)} bytes"),
+                  (seq, None, Event.QUEUED.value, at, queued)]
         c.executemany("INSERT INTO transport_ledger (message_seq, recipient, event, at, detail) VALUES (?,?,?,?,?)",
                       ledger)
         b = msg.business

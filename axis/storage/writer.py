@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from axis.errors import AxisError
 from axis.storage.base import WriteStore
 
 log = logging.getLogger(__name__)
@@ -110,15 +111,19 @@ class Writer:
 
     def _run(self, store: WriteStore, batch: list[_Job[Any]]) -> None:
         results: list[tuple[Any, BaseException | None]] = []
+        storage_error: BaseException | None = None
         try:
             with store.transaction():
                 for job in batch:
                     try:
                         with store.savepoint():
                             results.append((job.fn(store), None))
-                    except Exception as exc:  # this job alone is rolled back
+                    except AxisError as exc:  # a refusal (unknown message, …): this job alone is rolled back
                         results.append((None, exc))
-            self.last_error = None
+                    except Exception as exc:  # the store failed under this job: rolled back, and noted for /readyz
+                        storage_error = exc
+                        results.append((None, exc))
+            self.last_error = storage_error
         except Exception as exc:  # the commit failed: nothing of this group is durable
             log.error("a group of %d writes failed to commit: %s", len(batch), exc)
             self.last_error = exc

@@ -1,0 +1,215 @@
+"""The SQLite store on real files: durability rules, mailbox order, acknowledgements, push bookkeeping, ledgers."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from axis.errors import AxisError
+from axis.storage.base import AckResult, BusinessEvent, NewDelivery, NewMessage, State, WriteStore
+from axis.storage.sqlite import SqliteStore, open_database
+from axis.storage.writer import Writer
+
+AT = "2026-11-22T10:00:00.000+07:00"
+G22, H41, G12 = "000.00.00.G22", "000.00.00.H41", "000.00.00.G12"
+
+
+def message(n: int, *, to: tuple[str, ...] = (H41,), priority: int = 0, data: bytes | None = None,
+            mode: str = "pull", kind: str = "edoc", business: BusinessEvent | None = None) -> NewMessage:
+    body = data if data is not None else f"<package {n}/>".encode()
+    return NewMessage(
+        message_id=f"m{n}", kind=kind, sender=G22, document_id=f"doc-{n}", doc_sender=G22, status_code=None,
+        priority=priority, sha256=hashlib.sha256(body).hexdigest(), data=body, accepted_at=AT,
+        accepted_ns=1_000_000 + n, signature="valid", receipt=b'{"receipt": %d}' % n,
+        deliveries=tuple(NewDelivery(code, mode, "http://127.0.0.1:1/x" if mode == "push" else None) for code in to),
+        business=business)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteStore:
+    s = SqliteStore(open_database(tmp_path))
+    yield s
+    s.close()
+
+
+def put(store: SqliteStore, *messages: NewMessage) -> list:
+    with store.transaction():
+        return [store.store_message(m) for m in messages]
+
+
+def test_mailbox_is_most_urgent_first_then_oldest(store: SqliteStore) -> None:
+    put(store, message(1), message(2, priority=3), message(3), message(4, priority=3))
+    assert [i.message_id for i in store.mailbox(H41, 10)] == ["m2", "m4", "m1", "m3"]
+    assert store.mailbox(G12, 10) == []
+    assert [i.message_id for i in store.mailbox(H41, 2)] == ["m2", "m4"]
+
+
+def test_duplicate_bytes_from_the_same_sender_are_stored_once(store: SqliteStore) -> None:
+    first, again = put(store, message(1, data=b"<same/>"), message(2, data=b"<same/>"))
+    assert not first.duplicate and again.duplicate and again.message_id == "m1" and again.receipt == first.receipt
+    assert len(store.mailbox(H41, 10)) == 1
+
+
+def test_fetch_ack_and_ledger(store: SqliteStore) -> None:
+    put(store, message(1, to=(H41, G12)))
+    item, data = store.fetch(H41, "m1")
+    assert data == b"<package 1/>" and item.state is State.QUEUED
+    assert store.fetch("000.00.00.G09", "m1") is None  # not a recipient: nothing to see
+    with store.transaction():
+        assert store.mark_fetched(H41, "m1", AT) is True
+        assert store.mark_fetched(H41, "m1", AT) is False  # only the first fetch delivers
+        assert store.acknowledge(H41, "m1", AckResult.PROCESSING, None, AT) is State.PROCESSING
+        assert store.acknowledge(H41, "m1", AckResult.DONE, None, AT) is State.DONE
+        assert store.acknowledge(H41, "m1", AckResult.DONE, None, AT) is State.DONE  # idempotent
+        assert store.acknowledge(G12, "m1", AckResult.FAIL, "bad attachment", AT) is State.FAILED
+    with pytest.raises(AxisError) as err:
+        store.acknowledge(H41, "m1", AckResult.FAIL, None, AT)
+    assert err.value.code.code == "http.bad-request"
+    with pytest.raises(AxisError):
+        store.acknowledge(H41, "nope", AckResult.DONE, None, AT)
+    assert store.mailbox(H41, 10) == [] and store.mailbox(G12, 10) == []
+    view = store.message("m1")
+    assert view is not None
+    events = [(e.recipient, e.event) for e in view.ledger]
+    assert events == [(None, "accepted"), (None, "queued"), (H41, "delivered"), (H41, "processing"),
+                      (H41, "acknowledged"), (G12, "delivered"), (G12, "failed")]
+    assert "pull: 000.00.00.H41, 000.00.00.G12" in view.ledger[1].detail
+
+
+@pytest.mark.parametrize("statement", ["UPDATE transport_ledger SET at = 'x'", "DELETE FROM transport_ledger",
+                                       "UPDATE business_ledger SET status_code = '06'", "DELETE FROM business_ledger"])
+def test_ledgers_are_append_only(store: SqliteStore, statement: str) -> None:
+    put(store, message(1))
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        with store.transaction():
+            store.conn.execute("INSERT INTO business_ledger (doc_sender, document_id, recipient, status_code, author, "
+                               "message_seq, at) VALUES ('a', 'b', 'c', '01', 'c', 1, 'now')")
+            store.conn.execute(statement)
+
+
+def test_business_events_are_recorded_per_document(store: SqliteStore) -> None:
+    put(store, message(1))
+    event = BusinessEvent(G22, "doc-1", H41, "03", H41, AT, "2026-11-22T09:59:00.000+07:00", "đã tiếp nhận", "s1")
+    status = NewMessage(
+        message_id="s1", kind="status", sender=H41, document_id="doc-1", doc_sender=G22, status_code="03",
+        priority=0, sha256="a" * 64, data=b"<status/>", accepted_at=AT, accepted_ns=5, signature="absent",
+        receipt=b"{}", deliveries=(NewDelivery(G22, "pull"),), business=event)
+    put(store, status)
+    trace = store.trace("doc-1")
+    assert [v.message_id for v in trace] == ["m1", "s1"]
+    assert [(b.recipient, b.status_code, b.author, b.description) for b in trace[0].business] == [
+        (H41, "03", H41, "đã tiếp nhận")]
+    assert store.trace("doc-1", "000.00.00.G09") == []
+
+
+def test_push_retries_dead_letters_and_resend(store: SqliteStore) -> None:
+    put(store, message(1, to=(G12,), mode="push"), message(2, to=(G12,), mode="push", priority=4))
+    jobs = store.due_pushes(now_ns=10**12, limit=10)
+    assert [j.message_id for j in jobs] == ["m2", "m1"]
+    job = jobs[1]
+    with store.transaction():
+        assert store.push_failed(job, AT, "connection refused", now_ns=100, next_attempt_ns=10**13)
+    assert [j.message_id for j in store.due_pushes(10**12, 10)] == ["m2"]  # m1 waits for its next attempt
+    retry = store.due_pushes(10**13, 10)[1]
+    assert retry.attempts == 1 and retry.first_failure_ns == 100
+    with store.transaction():
+        assert store.push_failed(retry, AT, "connection refused", now_ns=200, next_attempt_ns=None)
+    dead = store.dead_letter_errors(10)
+    assert [(j.message_id, j.attempts, err) for j, err, _ in dead] == [("m1", 2, "connection refused")]
+    with store.transaction():
+        assert store.resend(["m1"], AT, now_ns=300) == 1
+        assert store.resend(None, AT, now_ns=300) == 0
+    again = [j for j in store.due_pushes(10**12, 10) if j.message_id == "m1"][0]
+    assert again.attempts == 0
+    with store.transaction():
+        assert store.push_succeeded(again, AT, "pushed (HTTP 200)")
+        assert not store.push_succeeded(again, AT, "pushed twice")  # only a queued delivery can succeed
+    view = store.message("m1")
+    assert view is not None and view.deliveries[0].state is State.DELIVERED
+    assert [e.event for e in view.ledger if e.recipient] == ["failed", "dead", "resent", "delivered"]
+
+
+def test_a_fetch_wins_over_a_push_in_flight(store: SqliteStore) -> None:
+    put(store, message(1, to=(G12,), mode="push"))
+    job = store.due_pushes(10**12, 10)[0]
+    with store.transaction():
+        store.mark_fetched(G12, "m1", AT)
+        assert not store.push_failed(job, AT, "timeout", 1, 2)
+        assert not store.push_succeeded(job, AT, "late")
+
+
+def test_queue_depths_by_priority(store: SqliteStore) -> None:
+    put(store, message(1, to=(H41, G12)), message(2, priority=2))
+    depths = {d.priority: (d.depth, d.oldest_ns) for d in store.queue_depths()}
+    assert depths == {0: (2, 1_000_001), 2: (1, 1_000_002)}
+
+
+def test_readers_see_only_committed_data(tmp_path: Path) -> None:
+    path = open_database(tmp_path)
+    writer, reader = SqliteStore(path), SqliteStore(path, readonly=True)
+    with writer.transaction():
+        writer.store_message(message(1))
+        assert reader.mailbox(H41, 10) == []
+    assert [i.message_id for i in reader.mailbox(H41, 10)] == ["m1"]
+    with pytest.raises(sqlite3.OperationalError):
+        reader.conn.execute("DELETE FROM payloads")
+
+
+def test_writer_commits_groups_and_isolates_a_failing_job(tmp_path: Path) -> None:
+    path = open_database(tmp_path)
+    results: list[tuple[object, BaseException | None]] = []
+    done = threading.Event()
+    writer = Writer(lambda: SqliteStore(path), lambda report: report(), max_batch=64)
+    writer.start()
+
+    def collect(value: object, error: BaseException | None) -> None:
+        results.append((value, error))
+        if len(results) == 41:
+            done.set()
+
+    def boom(store: WriteStore) -> None:
+        store.store_message(message(999))
+        raise RuntimeError("this job fails")
+
+    for n in range(20):
+        writer.submit(lambda s, n=n: s.store_message(message(n)).message_id, collect)
+    writer.submit(boom, collect)
+    for n in range(20, 40):
+        writer.submit(lambda s, n=n: s.store_message(message(n)).message_id, collect)
+    assert done.wait(30)
+    writer.stop()
+    assert [v for v, e in results if e is None] == [f"m{n}" for n in range(40)]
+    assert [str(e) for v, e in results if e is not None] == ["this job fails"]
+    assert writer.jobs == 41 and writer.batches <= 41
+    reader = SqliteStore(path, readonly=True)
+    assert len(reader.mailbox(H41, 1000)) == 40 and reader.message("m999") is None  # rolled back alone
+
+
+def test_writer_reports_a_failed_commit_to_every_job(tmp_path: Path) -> None:
+    path = open_database(tmp_path)
+    outcomes: list[BaseException | None] = []
+
+    def locked_store() -> SqliteStore:
+        store = SqliteStore(path)
+        store.conn.execute("PRAGMA busy_timeout = 50")
+        return store
+
+    blocker = sqlite3.connect(path, timeout=0.1)
+    blocker.execute("BEGIN EXCLUSIVE")  # another process holds the database: the group cannot commit
+    writer = Writer(locked_store, lambda report: report())
+    writer.start()
+    for n in range(3):
+        writer.submit(lambda s, n=n: s.store_message(message(n)), lambda v, e: outcomes.append(e))
+    deadline = time.monotonic() + 20
+    while len(outcomes) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    blocker.rollback()
+    writer.stop()
+    assert len(outcomes) == 3 and all(isinstance(e, sqlite3.OperationalError) for e in outcomes)
+    assert writer.last_error is not None
+    assert SqliteStore(path, readonly=True).mailbox(H41, 10) == []  # nothing of the failed group is there
