@@ -22,6 +22,7 @@ AXISD = Path(sys.executable).with_name("axisd")
 def daemon(tmp_path: Path) -> Iterator[str]:
     config = tmp_path / "axisd.toml"
     config.write_text('[server]\nhost = "127.0.0.1"\nport = 8080\ndata_dir = "var"\n'
+                      '[axis]\ncode = "000.00.99.H41"\n'
                       "[limits]\nmax_package_bytes = 200000\n")
     proc = subprocess.Popen([str(AXISD), "--config", str(config), "--port", "0"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
