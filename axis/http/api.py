@@ -162,14 +162,15 @@ class PackagesResource(ApiResource):
     def _accepted(result: tuple[Prepared, Stored]) -> Answer:
         prepared, stored = result
         verdict = prepared.verdict
-        return Answer(202, {
+        answer = _json({
             "message_id": stored.message_id,
             "duplicate": stored.duplicate,
             "recipients": [{"code": d.code, "mode": d.mode.value} for d in prepared.routing.destinations],
-            "receipt": json.loads(stored.receipt),
             "signature": verdict.signature.to_dict() if verdict.signature else None,
             "warnings": [p.to_dict() for p in verdict.warnings],
         })
+        # The signed receipt goes in as stored: byte for byte what was signed, and no re-encoding.
+        return Answer(202, answer[:-1] + b', "receipt": ' + stored.receipt + b"}")
 
 
 def _item(item: MailboxItem) -> dict[str, Any]:
