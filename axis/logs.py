@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from datetime import datetime
 from typing import IO, Any
 
 from twisted.logger import STDLibLogObserver, globalLogBeginner
 
 from axis.vntime import VN_TZ
-from datetime import datetime
 
 _EXTRA = ("message_id", "agency", "event")
 
@@ -36,9 +36,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False)
 
 
+def _not_factory_chatter(record: logging.LogRecord) -> bool:
+    """Twisted announces every client connection factory (one per push connection): noise, not events."""
+    return not (record.name == "twisted" and str(record.msg).startswith(("Starting factory", "Stopping factory")))
+
+
 def setup(stream: IO[str] = sys.stdout, level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(_not_factory_chatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

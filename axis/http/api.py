@@ -1,6 +1,7 @@
 """The native API for agency systems: JSON over HTTP under ``/v1``.
 
-    POST /v1/packages                 submit an edXML package (body: the bytes) → 202 {message_id, receipt, …}
+    POST /v1/packages                 submit an edXML package (body: the bytes)
+                                      → 202 {message_id, duplicate, recipients, verdict, receipt}
     GET  /v1/mailbox[?limit=&kind=]   my pending packages, most urgent first
     GET  /v1/mailbox/ID               the original bytes of one (application/xml)
     POST /v1/mailbox/ID/ack           {"result": "done" | "fail" | "processing", "reason": "…"}
@@ -166,8 +167,8 @@ class PackagesResource(ApiResource):
             "message_id": stored.message_id,
             "duplicate": stored.duplicate,
             "recipients": [{"code": d.code, "mode": d.mode.value} for d in prepared.routing.destinations],
-            "signature": verdict.signature.to_dict() if verdict.signature else None,
-            "warnings": [p.to_dict() for p in verdict.warnings],
+            "verdict": {"signature": verdict.signature.to_dict() if verdict.signature else None,
+                        "warnings": [p.to_dict() for p in verdict.warnings]},
         })
         # The signed receipt goes in as stored: byte for byte what was signed, and no re-encoding.
         return Answer(202, answer[:-1] + b', "receipt": ' + stored.receipt + b"}")

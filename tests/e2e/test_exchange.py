@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daemon import AXIS_CODE, AgencySpec, Axisd, Receiver, make_pki
+from daemon import AXIS_CODE, AgencySpec, Axisd, Receiver, make_pki, token_of
 from packages import edoc, status
 
 from axis.receipt import load_certificate, verify_receipt
@@ -69,7 +69,7 @@ def test_a_signed_document_travels_and_both_ledgers_record_it(world: tuple[Axisd
     r = axisd.submit(data, G22)
     assert r.status == 202, r.body
     answer = r.json()
-    assert answer["signature"]["class"] == "valid" and answer["duplicate"] is False
+    assert answer["verdict"]["signature"]["class"] == "valid" and answer["duplicate"] is False
     assert sorted(x["code"] for x in answer["recipients"]) == [H41, H41_01]
     receipt = verify_receipt(answer["receipt"], load_certificate(axisd.data_dir / "axis-cert.pem"))
     assert receipt.message_id == answer["message_id"] and receipt.axis == AXIS_CODE
@@ -245,3 +245,31 @@ def test_reload_applies_good_edits_and_refuses_bad_ones(tmp_path: Path) -> None:
         assert 'axis_config_reloads_total{result="refused"} 1.0' in metrics
     finally:
         axisd.kill()
+
+
+def test_axisctl_as_an_agency_client(world: tuple[Axisd, Receiver, dict], tmp_path: Path) -> None:
+    axisd, _, _ = world
+    package = tmp_path / "p.edxml"
+    package.write_bytes(document(G22, (H41_01,), "000.00.00.G22,2026/11/22,77/VPCP"))
+    url = f"http://127.0.0.1:{axisd.port}/"
+
+    def axisctl(*args: str, token: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(AXISCTL), *args, "--url", url], capture_output=True, text=True, timeout=60,
+                              env={"AXIS_TOKEN": token, "PATH": "/usr/bin:/bin"})
+
+    sent = axisctl("send", str(package), token=token_of(G22))
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    answer = json.loads(sent.stdout)
+    (tmp_path / "answer.json").write_text(sent.stdout)
+    check = subprocess.run([str(AXISCTL), "verify-receipt", str(tmp_path / "answer.json"), "--cert",
+                            str(axisd.data_dir / "axis-cert.pem"), "--file", str(package)],
+                           capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0 and check.stdout.startswith("receipt OK"), check.stdout
+    box = json.loads(axisctl("mailbox", token=token_of(H41_01)).stdout)
+    assert answer["message_id"] in [i["message_id"] for i in box["items"]]
+    fetched = axisctl("fetch", answer["message_id"], "-o", str(tmp_path / "got.edxml"), token=token_of(H41_01))
+    assert fetched.returncode == 0 and (tmp_path / "got.edxml").read_bytes() == package.read_bytes()
+    acked = axisctl("ack", answer["message_id"], "--result", "fail", "--reason", "sai địa chỉ", token=token_of(H41_01))
+    assert acked.returncode == 0 and json.loads(acked.stdout)["state"] == "failed"
+    denied = axisctl("sent", answer["message_id"], token=token_of(H41_01))
+    assert denied.returncode == 1 and "message.not-found" in denied.stdout
