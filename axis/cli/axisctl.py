@@ -5,6 +5,8 @@
     axisctl pki init DIR                a test root CA (DIR/ca.key, DIR/ca.pem)
     axisctl pki issue CODE --dir DIR    an agency signing certificate issued by that CA
     axisctl verify-receipt R --cert C   check a receipt signed by axis (R: a file or -, [--file PACKAGE])
+    axisctl check-config [--config F]   check axisd.toml and every agency file it names, without starting
+    axisctl token                       a new agency token, and the token_sha256 line for its [[agency]]
 
 Exit codes: 0 success, 1 a package was refused (validate) or an operation failed,
 2 bad usage.  Errors go to stderr as one line; never a stack trace.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -22,6 +25,8 @@ from pathlib import Path
 from axis import receipt as receipts
 from axis.agencycode import parse_strict
 from axis.cli import operate
+from axis.config import ConfigError, token_digest
+from axis.config import load as load_config
 from axis.edxml import xmlsafe
 from axis.errors import AxisError, Code
 from axis.signature import pki
@@ -147,6 +152,27 @@ def cmd_verify_receipt(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(Path(args.config))
+    except ConfigError as exc:
+        print(f"axisctl: {exc}", file=sys.stderr)
+        return 2
+    counts = config.registry.summary()
+    print(f"axisctl: {args.config}: OK ({counts['agencies']} agencies: {counts['pull']} pull, {counts['push']} push; "
+          f"{counts['routes']} routes)")
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    token = secrets.token_urlsafe(32)
+    print(token)
+    print(f'token_sha256 = "{token_digest(token)}"')
+    print("axisctl: give the first line to the agency over a secure channel and keep no copy; paste the second "
+          "in its [[agency]] table", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="axisctl", description="Operate axis: check, sign, manage test PKI.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -195,6 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
     vr.add_argument("--cert", required=True, help="axis's receipt certificate (PEM)")
     vr.add_argument("--file", metavar="PACKAGE", help="also check that this package is the one the receipt is for")
     vr.set_defaults(func=cmd_verify_receipt)
+    cc = sub.add_parser("check-config", help="check the configuration and the agency files it names")
+    cc.add_argument("--config", "-c", default="conf/axisd.toml", help="axisd.toml (default: %(default)s)")
+    cc.set_defaults(func=cmd_check_config)
+
+    tk = sub.add_parser("token", help="a new random agency token and its token_sha256 line")
+    tk.set_defaults(func=cmd_token)
     operate.add_commands(sub)
     return parser
 

@@ -1,0 +1,52 @@
+"""``[delivery]`` (push delivery and its retries) and ``[storage]`` (durability and retention)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from axis.config._base import _Section
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    """Durations in seconds.  A failed push is retried after ``retry_initial``, doubling (with jitter) up to
+    ``retry_max`` between attempts; a package still undelivered ``dead_after`` its acceptance is dead-lettered."""
+
+    connect_timeout: float = 10.0
+    timeout: float = 60.0  # whole request, connection included
+    retry_initial: float = 5.0
+    retry_max: float = 600.0
+    dead_after: float = 86400.0
+    concurrency: int = 16  # pushes in flight, all agencies together
+    per_host: int = 4  # pushes in flight to one host (connection pool size per host)
+    poll_interval: float = 1.0  # how often the queue is looked at when idle
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    group_commit_max: int = 512  # most packages made durable by one fsync
+    retention_days: int = 1825  # packages and ledgers are kept this long (5 years)
+
+
+def read_delivery(path: Path, data: Any) -> DeliveryConfig:
+    d = _Section(path, "delivery", data)
+    delivery = DeliveryConfig(
+        connect_timeout=d.duration("connect_timeout", 10.0), timeout=d.duration("timeout", 60.0),
+        retry_initial=d.duration("retry_initial", 5.0), retry_max=d.duration("retry_max", 600.0),
+        dead_after=d.duration("dead_after", 86400.0), concurrency=d.get("concurrency", int, 16),
+        per_host=d.get("per_host", int, 4), poll_interval=d.duration("poll_interval", 1.0))
+    d.done()
+    if delivery.retry_initial > delivery.retry_max:
+        raise d.error("retry_initial", f"{delivery.retry_initial:g} s is more than delivery.retry_max "
+                                       f"({delivery.retry_max:g} s)")
+    return delivery
+
+
+def read_storage(path: Path, data: Any) -> StorageConfig:
+    s = _Section(path, "storage", data)
+    storage = StorageConfig(group_commit_max=s.get("group_commit_max", int, 512),
+                            retention_days=s.get("retention_days", int, 1825))
+    s.done()
+    return storage

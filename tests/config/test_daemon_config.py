@@ -1,0 +1,144 @@
+"""axisd.toml: every section, its defaults, durations and sizes; errors name the file, the key and the problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from axis.config import (AxisConfig, ConfigError, DeliveryConfig, IdentityConfig, ServerConfig, StorageConfig, load,
+                         parse_duration, parse_size)
+from axis.registry import DeliveryMode
+
+ROOT = Path(__file__).resolve().parents[2]
+AXIS = '[axis]\ncode = "000.00.99.H41"\n'
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "axisd.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_demo_configuration_loads() -> None:
+    config = load(ROOT / "conf" / "axisd.toml")
+    assert isinstance(config, AxisConfig)
+    assert config.server.port == 8080 and config.server.host == "127.0.0.1"
+    assert config.server.data_dir == (ROOT / "conf" / "../var")
+    assert config.server.request_timeout == 60.0
+    assert config.limits.max_bytes == 64 * 1024 * 1024
+    assert config.axis == IdentityConfig(code="000.00.99.H41", name="Trục liên thông tỉnh (demo)")
+    assert config.delivery == DeliveryConfig() and config.storage == StorageConfig()
+    assert config.registry_files == (ROOT / "conf" / "agencies.toml",)
+    assert config.registry.summary() == {"agencies": 3, "pull": 2, "push": 1, "routes": 0}
+    g22 = config.registry.get("G22")
+    assert g22 is not None and g22.delivery is DeliveryMode.PUSH and g22.push_url == "http://127.0.0.1:8091/inbox"
+    assert g22.credentials.hmac_secret and g22.credentials.token_sha256
+
+
+def test_only_the_axis_code_is_required(tmp_path: Path) -> None:
+    config = load(write(tmp_path, '[axis]\ncode = "H41.99"\n'))
+    assert config.axis == IdentityConfig(code="000.00.99.H41")  # stored canonical, whatever the grammar
+    assert config.server == ServerConfig(data_dir=tmp_path / "var")
+    assert config.delivery == DeliveryConfig() and config.storage == StorageConfig()
+    assert len(config.registry) == 0 and config.registry_files == ()
+
+
+def test_durations_and_sizes_with_units(tmp_path: Path) -> None:
+    config = load(write(tmp_path, AXIS + '[server]\nrequest_timeout = "500ms"\n'
+                                         '[limits]\nmax_package_bytes = "10MiB"\nmax_text_bytes = "64kB"\n'
+                                         '[delivery]\nretry_initial = 2.5\nretry_max = "10m"\ndead_after = "5d"\n'
+                                         'connect_timeout = "3s"\ntimeout = "1h"\npoll_interval = "250ms"\n'
+                                         "concurrency = 64\nper_host = 8\n"
+                                         "[storage]\ngroup_commit_max = 64\nretention_days = 3650\n"))
+    assert config.server.request_timeout == 0.5
+    assert config.limits.max_bytes == 10 * 1024 * 1024 and config.limits.max_text == 64000
+    assert config.delivery == DeliveryConfig(connect_timeout=3.0, timeout=3600.0, retry_initial=2.5, retry_max=600.0,
+                                             dead_after=5 * 86400.0, concurrency=64, per_host=8, poll_interval=0.25)
+    assert config.storage == StorageConfig(group_commit_max=64, retention_days=3650)
+
+
+def test_the_receipt_key_and_certificate(tmp_path: Path) -> None:
+    (tmp_path / "axis.key").write_text("k")
+    (tmp_path / "axis.pem").write_text("c")
+    config = load(write(tmp_path, AXIS + 'key = "axis.key"\ncert = "axis.pem"\n'))
+    assert config.axis.key == tmp_path / "axis.key" and config.axis.cert == tmp_path / "axis.pem"
+
+
+@pytest.mark.parametrize(("value", "seconds"), [
+    (5, 5.0), (2.5, 2.5), (0, 0.0), ("500ms", 0.5), ("5s", 5.0), ("10m", 600.0), ("24h", 86400.0), ("5d", 432000.0),
+    ("1.5h", 5400.0), (" 3 s ", 3.0),
+])
+def test_parse_duration(value: object, seconds: float) -> None:
+    assert parse_duration(value) == seconds
+
+
+@pytest.mark.parametrize("value", ["5", "5 sec", "-1s", -1, True, "1w", "", None, float("inf"), "h"])
+def test_parse_duration_refuses(value: object) -> None:
+    with pytest.raises(ValueError, match="expected a duration"):
+        parse_duration(value)
+
+
+@pytest.mark.parametrize(("value", "size"), [
+    (1024, 1024), ("64MiB", 64 * 1024**2), ("10MB", 10_000_000), ("512KiB", 524288), ("1GiB", 1024**3),
+    ("100B", 100), ("1.5KiB", 1536), ("2kB", 2000),
+])
+def test_parse_size(value: object, size: int) -> None:
+    assert parse_size(value) == size
+
+
+@pytest.mark.parametrize("value", ["64", "64mb", "big", -1, 1.5, True, "1.1B", None])
+def test_parse_size_refuses(value: object) -> None:
+    with pytest.raises(ValueError):
+        parse_size(value)
+
+
+@pytest.mark.parametrize(("text", "key", "fragment"), [
+    ("[server]\nport = -1\n", "server.port", "positive integer"),
+    ("[server]\nport = 70000\n", "server.port", "not a TCP port"),
+    ("[server]\nprot = 80\n", "server.prot", "unknown setting"),
+    ("[server]\nrequest_timeout = 0\n", "server.request_timeout", "more than zero"),
+    ("[server]\nrequest_timeout = \"1 minute\"\n", "server.request_timeout", "expected a duration"),
+    ("[limits]\nmax_package_bytes = \"big\"\n", "limits.max_package_bytes", "positive integer"),
+    ("[limits]\nmax_package_bytes = 0\n", "limits.max_package_bytes", "positive integer"),
+    ("[signatures]\ntrust_ca = [\"missing.pem\"]\n", "signatures", "does not exist"),
+    ("[signatures]\nallow_sha1 = \"yes\"\n", "signatures.allow_sha1", "expected bool"),
+    ("[delivery]\nretry_initial = \"20m\"\nretry_max = \"10m\"\n", "delivery.retry_initial", "more than delivery.retry_max"),
+    ("[delivery]\ntimeout = 0\n", "delivery.timeout", "more than zero"),
+    ("[delivery]\nconnect_timeout = \"-5s\"\n", "delivery.connect_timeout", "expected a duration"),
+    ("[delivery]\nconcurrency = 0\n", "delivery.concurrency", "positive integer"),
+    ("[delivery]\nretries = 3\n", "delivery.retries", "unknown setting"),
+    ("[storage]\nretention_days = \"forever\"\n", "storage.retention_days", "positive integer"),
+    ("[registry]\nagencies = [\"missing.toml\"]\n", "registry.agencies", "does not exist"),
+    ("[registry]\nagency = []\n", "registry.agency", "unknown setting"),
+    ("[routing]\n", "routing", "unknown section"),
+    ("[server\n", "", "not valid TOML"),
+])
+def test_errors_name_file_key_and_problem(tmp_path: Path, text: str, key: str, fragment: str) -> None:
+    path = write(tmp_path, AXIS + text)
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert info.value.key == key and fragment in info.value.problem
+    assert str(info.value).startswith(str(path))
+    assert str(info.value) == (f"{path}: {key}: {info.value.problem}" if key else f"{path}: {info.value.problem}")
+
+
+@pytest.mark.parametrize(("text", "key", "fragment"), [
+    ("", "axis.code", "required"),
+    ("[axis]\nname = \"x\"\n", "axis.code", "required"),
+    ("[axis]\ncode = \"000.00.00.h41\"\n", "axis.code", "uppercase"),
+    ("[axis]\ncode = \"01.02.G22\"\n", "axis.code", "not for registration"),
+    ("[axis]\ncode = \"H41\"\nkey = \"axis.key\"\n", "axis.cert", "together"),
+    ("[axis]\ncode = \"H41\"\ncert = \"axis.pem\"\n", "axis.key", "together"),
+    ("[axis]\ncode = \"H41\"\nkey = \"k\"\ncert = \"c\"\n", "axis.key", "does not exist"),
+    ("[axis]\ncode = \"H41\"\nname = \"  \"\n", "axis.name", "must not be empty"),
+])
+def test_identity_errors(tmp_path: Path, text: str, key: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(write(tmp_path, text))
+    assert info.value.key == key and fragment in info.value.problem
+
+
+def test_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load(tmp_path / "nope.toml")

@@ -1,0 +1,408 @@
+"""Agency files: TOML [[agency]]/[[route]] tables and CSV directories, read into one Registry.
+
+Both code grammars resolve to one agency; routes match the longest prefix; every error names the
+file, the key (or CSV line and column) and the problem, and never shows a secret; a national-scale
+directory loads in under 3 seconds.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import random
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from axis.agencycode import parse_strict
+from axis.config import AxisConfig, ConfigError, load
+from axis.config.registry import _forms
+from axis.registry import Agency, Credentials, DeliveryMode, SignaturePolicy
+
+
+def sha(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+TOKEN_A, TOKEN_B, TOKEN_C = sha("token-a"), sha("token-b"), sha("token-c")
+SECRET = "s3cr3t-hmac-value-never-shown"
+
+
+def setup(tmp_path: Path, agencies: str = "", csv_text: str | None = None, *, require: bool = False,
+          extra_toml: dict[str, str] | None = None) -> Path:
+    """An axisd.toml in ``tmp_path`` naming agencies.toml (and dir.csv when given)."""
+    (tmp_path / "agencies.toml").write_text(agencies, encoding="utf-8")
+    files = ['"agencies.toml"']
+    for name, text in (extra_toml or {}).items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        files.append(f'"{name}"')
+    directories = ""
+    if csv_text is not None:
+        (tmp_path / "dir.csv").write_text(csv_text, encoding="utf-8")
+        directories = 'directories = ["dir.csv"]\n'
+    config = tmp_path / "axisd.toml"
+    config.write_text(f'[axis]\ncode = "000.00.99.H41"\n[signatures]\nrequire_valid_signature = {str(require).lower()}\n'
+                      f"[registry]\nagencies = [{', '.join(files)}]\n{directories}", encoding="utf-8")
+    return config
+
+
+def agency(code: str, token: str | None = TOKEN_A, **keys: str) -> str:
+    lines = ["[[agency]]", f'code = "{code}"', 'name = "Cơ quan thử nghiệm"']
+    if token:
+        lines.append(f'token_sha256 = "{token}"')
+    lines += [f"{k} = {v}" if v[:1] in '["' else f'{k} = "{v}"' for k, v in keys.items()]
+    return "\n".join(lines) + "\n\n"
+
+
+def refused(config: Path) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        load(config)
+    return info.value
+
+
+# -- what loads
+
+
+def test_both_grammars_resolve_to_one_agency(tmp_path: Path) -> None:
+    config = load(setup(tmp_path, agency("000.00.00.H41") + agency("H41.01", TOKEN_B) + agency("G22.18.02.001", TOKEN_C)))
+    h41, sub, deep = config.registry.get("000.00.00.H41"), config.registry.get("000.00.01.H41"), config.registry.get("G22.18.02.001")
+    assert h41 is not None and config.registry.get("H41") is h41
+    assert sub is not None and config.registry.get("H41.01") is sub and sub.key == "000.00.01.H41"
+    assert deep is not None and config.registry.get("001.02.18.G22") is deep
+    assert sub.parent == "000.00.00.H41" and h41.parent is None and deep.parent == "000.02.18.G22"
+    assert config.registry.by_token_sha256(bytes.fromhex(TOKEN_B)) is sub
+
+
+def test_every_key_of_an_agency(tmp_path: Path) -> None:
+    (tmp_path / "trust").mkdir()
+    (tmp_path / "trust" / "g22.pem").write_text("pem")
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "g22.key").write_text(SECRET + "\n")
+    config = load(setup(tmp_path, agency("G22.01", parent="000.00.00.H41", delivery="push",
+                                         push_url="https://vpcp.example:8443/inbox", hmac_secret_file="secrets/g22.key",
+                                         signature="require", certificates='["trust/g22.pem"]')))
+    found = config.registry.get("G22.01")
+    assert found == Agency(code=parse_strict("G22.01"), name="Cơ quan thử nghiệm", parent="000.00.00.H41",
+                           delivery=DeliveryMode.PUSH, push_url="https://vpcp.example:8443/inbox",
+                           credentials=Credentials(token_sha256=bytes.fromhex(TOKEN_A), hmac_secret=SECRET.encode()),
+                           signature_policy=SignaturePolicy.REQUIRE, certificates=(tmp_path / "trust" / "g22.pem",))
+
+
+def test_hmac_secret_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AXIS_SECRET_H41", SECRET)
+    config = load(setup(tmp_path, agency("H41", token=None, hmac_secret_env="AXIS_SECRET_H41")))
+    found = config.registry.get("H41")
+    assert found is not None and found.credentials == Credentials(hmac_secret=SECRET.encode())
+
+
+@pytest.mark.parametrize(("require", "expected"), [(False, SignaturePolicy.LEGACY), (True, SignaturePolicy.REQUIRE)])
+def test_the_default_signature_policy_follows_signatures(tmp_path: Path, require: bool,
+                                                         expected: SignaturePolicy) -> None:
+    config = load(setup(tmp_path, agency("H41") + agency("H42", TOKEN_B, signature="legacy"), require=require))
+    assert config.registry.get("H41").signature_policy is expected  # type: ignore[union-attr]
+    assert config.registry.get("H42").signature_policy is SignaturePolicy.LEGACY  # type: ignore[union-attr]
+
+
+def test_routes_take_the_longest_prefix(tmp_path: Path) -> None:
+    routes = """
+[[route]]
+name = "national"
+prefixes = ["*"]
+url = "https://trucquocgia.example/relay"
+
+[[route]]
+name = "government"
+prefixes = ["G", "000.00.00.H40"]
+url = "https://vpcp.example/relay"
+token_sha256 = "%s"
+
+[[route]]
+name = "g22"
+prefixes = ["G22"]
+url = "http://10.0.0.22/relay"
+""" % TOKEN_B
+    config = load(setup(tmp_path, agency("H41") + routes))
+    registry = config.registry
+    assert [r.name for r in registry.routes] == ["national", "government", "g22"]
+    assert registry.route_for("000.00.01.G22").name == "g22"  # type: ignore[union-attr]
+    assert registry.route_for("G22.18").name == "g22"  # type: ignore[union-attr]
+    assert registry.route_for("G12").name == "government"  # type: ignore[union-attr]
+    assert registry.route_for("H40.05").name == "government"  # type: ignore[union-attr]
+    assert registry.route_for("000.00.00.K40").name == "national"  # type: ignore[union-attr]
+    assert registry.destination("H41").mode is DeliveryMode.PULL  # type: ignore[union-attr]
+    assert registry.destination("G12.01").mode is DeliveryMode.UPSTREAM  # type: ignore[union-attr]
+    assert registry.routes[1].credentials.token_sha256 == bytes.fromhex(TOKEN_B)
+    assert config.registry_files == (tmp_path / "agencies.toml",)
+
+
+def test_several_files_and_a_directory(tmp_path: Path) -> None:
+    config = load(setup(tmp_path, agency("H41"), "code,name\nH42,Tỉnh khác\n",
+                        extra_toml={"more.toml": agency("G22", TOKEN_B)}))
+    assert config.registry.summary() == {"agencies": 3, "pull": 3, "push": 0, "routes": 0}
+    assert config.registry_files == (tmp_path / "agencies.toml", tmp_path / "more.toml", tmp_path / "dir.csv")
+
+
+# -- errors in TOML agency files: file, key, problem
+
+PUSH_URL = "http://127.0.0.1:8091/inbox"
+
+
+@pytest.mark.parametrize(("text", "key", "fragment"), [
+    (agency("000.00.00.H41", delivery="push"), "agency[1] (000.00.00.H41).push_url", 'required when delivery = "push"'),
+    (agency("H41", push_url=PUSH_URL), "agency[1] (H41).push_url", 'only for delivery = "push"'),
+    (agency("H41", delivery="push", push_url="ftp://h/x"), "agency[1] (H41).push_url", "http:// or https://"),
+    (agency("H41", delivery="push", push_url="http:///x"), "agency[1] (H41).push_url", "with a host"),
+    (agency("H41", delivery="push", push_url="http://h:99999/"), "agency[1] (H41).push_url", "not a valid URL"),
+    (agency("H41", delivery="mail"), "agency[1] (H41).delivery", 'expected "pull" or "push"'),
+    (agency("H41", signature="strict"), "agency[1] (H41).signature", 'expected "require" or "legacy"'),
+    (agency("h41"), "agency[1].code", "uppercase"),
+    (agency("01.02.G22"), "agency[1].code", "not for registration"),
+    (agency("H41.01.00"), "agency[1].code", "all-zero group"),
+    ("[[agency]]\nname = \"x\"\n", "agency[1].code", "required"),
+    ("[[agency]]\ncode = \"H41\"\ntoken_sha256 = \"%s\"\n" % TOKEN_A, "agency[1] (H41).name", "required"),
+    (agency("H41", name_en="x"), "agency[1] (H41).name_en", "unknown setting"),
+    (agency("H41", token=None), "agency[1] (H41).token_sha256", "needs a credential"),
+    (agency("H41", token="ABC"), "agency[1] (H41).token_sha256", "64 hexadecimal digits"),
+    (agency("H41", parent="H41"), "agency[1] (H41).parent", "its own parent"),
+    (agency("H41.01", parent="000.00.00.h41"), "agency[1] (H41.01).parent", "uppercase"),
+    (agency("H41", certificates='["missing.pem"]'), "agency[1] (H41).certificates", "does not exist"),
+    (agency("H41", certificates='"a.pem"'), "agency[1] (H41).certificates", "expected list"),
+    (agency("H41", hmac_secret_file="nope.key"), "agency[1] (H41).hmac_secret_file", "does not exist"),
+    (agency("H41", hmac_secret_file="s.key", hmac_secret_env="S"), "agency[1] (H41).hmac_secret_env", "not both"),
+    (agency("H41", hmac_secret_env="AXIS_TEST_UNSET_VARIABLE"), "agency[1] (H41).hmac_secret_env", "is not set"),
+    (agency("H41") + agency("000.00.00.H41", TOKEN_B), "agency[2] (000.00.00.H41).code",
+     "000.00.00.H41 is already registered at {dir}/agencies.toml: agency[1] (H41)"),
+    (agency("H41") + agency("H42", TOKEN_A), "agency[2] (H42).token_sha256",
+     "the same token_sha256 is already used at {dir}/agencies.toml: agency[1] (H41)"),
+    ("[agency]\ncode = \"H41\"\n", "agency", "array of tables"),
+    ("[agencies]\n", "agencies", "unknown section"),
+    (agency("H41") + "[[route]]\nname = \"n\"\nprefixes = [\"G\"]\n", "route[1] (n).url", "required"),
+    (agency("H41") + "[[route]]\nname = \"n\"\nprefixes = []\nurl = \"http://u/\"\n", "route[1] (n).prefixes", "non-empty"),
+    (agency("H41") + "[[route]]\nname = \"n\"\nprefixes = [\"G1\"]\nurl = \"http://u/\"\n", "route[1] (n).prefixes", "'G1'"),
+    (agency("H41") + "[[route]]\nname = \"n\"\nprefixes = [\"G\"]\nurl = \"http://u/\"\n"
+     "[[route]]\nname = \"m\"\nprefixes = [\"H40\", \"G\"]\nurl = \"http://v/\"\n",
+     "route[2] (m).prefixes", "prefix 'G' is already claimed at {dir}/agencies.toml: route[1] (n)"),
+    (agency("H41") + "[[route]]\nname = \"n\"\nprefixes = [\"H40\"]\nurl = \"http://u/\"\n"
+     "[[route]]\nname = \"m\"\nprefixes = [\"000.00.00.H40\"]\nurl = \"http://v/\"\n",
+     "route[2] (m).prefixes", "already claimed (as 'H40')"),
+    (agency("H41") + "[[route]]\nname = \"n\"\nprefixes = [\"G\"]\nurl = \"http://u/\"\n"
+     "[[route]]\nname = \"n\"\nprefixes = [\"H40\"]\nurl = \"http://v/\"\n", "route[2] (n).name", "already defined"),
+    (agency("H41") + "[[route]]\nname = \"n\"\nprefixes = [\"G\"]\nurl = \"http://u/\"\ntoken_sha256 = \"%s\"\n" % TOKEN_A,
+     "route[1] (n).token_sha256", "already used at {dir}/agencies.toml: agency[1] (H41)"),
+])
+def test_agency_file_errors_name_file_key_and_problem(tmp_path: Path, text: str, key: str, fragment: str) -> None:
+    (tmp_path / "s.key").write_text(SECRET)
+    error = refused(setup(tmp_path, text))
+    assert error.path == tmp_path / "agencies.toml"
+    assert error.key == key
+    assert fragment.format(dir=tmp_path) in error.problem
+    assert str(error) == f"{tmp_path / 'agencies.toml'}: {key}: {error.problem}"
+
+
+def test_a_duplicate_across_files_names_both(tmp_path: Path) -> None:
+    error = refused(setup(tmp_path, agency("000.00.18.G12"), extra_toml={"more.toml": agency("G12.18", TOKEN_B)}))
+    assert str(error) == (f"{tmp_path / 'more.toml'}: agency[1] (G12.18).code: 000.00.18.G12 is already registered "
+                          f"at {tmp_path / 'agencies.toml'}: agency[1] (000.00.18.G12)")
+
+
+def test_registry_file_list_errors(tmp_path: Path) -> None:
+    config = setup(tmp_path, agency("H41"))
+    text = config.read_text()
+    config.write_text(text.replace('agencies = ["agencies.toml"]', 'agencies = ["agencies.toml", "./agencies.toml"]'))
+    assert refused(config).key == "registry.agencies" and "listed twice" in refused(config).problem
+    (tmp_path / "dir.csv").write_text("code,name\n")
+    config.write_text(text.replace('agencies = ["agencies.toml"]', 'agencies = ["dir.csv"]'))
+    assert "belongs in registry.directories" in refused(config).problem
+
+
+# -- secrets never appear in messages or reprs
+
+
+def test_secrets_are_never_shown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    token = "my-real-bearer-token-pasted-by-mistake-0123456789-abcdefghijklmn"
+    assert len(token) == 64
+    cases = [
+        agency("H41", token=token),  # the token itself where its hash belongs
+        agency("H41", token=None, hmac_secret_env=SECRET),  # the secret where a variable name belongs
+        agency("H41", token=None, hmac_secret_env="AXIS_SHORT"),  # a secret too short
+        agency("H41", token=None, hmac_secret_file="short.key"),
+        agency("H41", delivery="push", push_url=f"https://user:{SECRET}@h.example/inbox"),
+        "[[route]]\nname = \"n\"\nprefixes = [\"G\"]\nurl = \"https://u:%s@h/\"\n" % SECRET,
+    ]
+    monkeypatch.setenv("AXIS_SHORT", "tiny-secret")
+    (tmp_path / "short.key").write_text("tiny-secret\n")
+    for text in cases:
+        error = refused(setup(tmp_path, text))
+        for secret in (token, SECRET, "tiny-secret"):
+            assert secret not in str(error), str(error)
+    # and once loaded, neither the secret nor the token is in any repr
+    monkeypatch.setenv("AXIS_GOOD", SECRET)
+    config = load(setup(tmp_path, agency("H41", token=None, hmac_secret_env="AXIS_GOOD"), "code,name,hmac_secret_env\n"
+                                                                                           "H42,x,AXIS_GOOD\n"))
+    assert SECRET not in repr(config) and SECRET not in repr(list(config.registry))
+
+
+# -- CSV directories
+
+
+def test_a_csv_directory(tmp_path: Path) -> None:
+    text = ("\ufeffcode,name,parent,delivery,push_url,token_sha256,hmac_secret_env,signature\r\n"
+            f"000.00.00.H41,UBND tỉnh,,,,{TOKEN_A},,\r\n"
+            "H41.01,\"Sở A, B và C\",,push,http://10.0.0.1/inbox,,,require\r\n"
+            "\r\n"
+            "000.05.00.H41,Huyện thử,000.00.00.H41,pull,,,,legacy\r\n")
+    config = load(setup(tmp_path, "", text))
+    registry = config.registry
+    assert registry.summary() == {"agencies": 3, "pull": 2, "push": 1, "routes": 0}
+    h41, sub, district = registry.get("H41"), registry.get("000.00.01.H41"), registry.get("H41.00.05")
+    assert h41 is not None and h41.credentials.token_sha256 == bytes.fromhex(TOKEN_A)
+    assert sub == Agency(code=parse_strict("H41.01"), name="Sở A, B và C", parent="000.00.00.H41",
+                         delivery=DeliveryMode.PUSH, push_url="http://10.0.0.1/inbox",
+                         signature_policy=SignaturePolicy.REQUIRE)
+    assert district is not None and district.parent == "000.00.00.H41"
+
+
+def test_csv_rows_without_credentials_are_allowed(tmp_path: Path) -> None:
+    """A national directory: reachable here (a pull mailbox) but nobody can log in as them yet."""
+    config = load(setup(tmp_path, "", "name,code\nBộ Nội vụ,G09\n"))
+    found = config.registry.get("000.00.00.G09")
+    assert found is not None and not found.credentials and found.delivery is DeliveryMode.PULL
+
+
+@pytest.mark.parametrize(("text", "key", "fragment"), [
+    ("code,name,colour\nH41,x,red\n", "line 1, colour", "unknown column"),
+    ("code,name,code\n", "line 1, code", "given twice"),
+    ("code,parent\nH41,\n", "line 1, name", "required column missing"),
+    ("", "", "empty"),
+    ("code,name\nH41,a\nH42\n", "line 3", "1 fields where the header has 2"),
+    ("code,name\nH41,a\n\nh42,b\n", "line 4, code", "uppercase"),
+    ("code,name\nH41, \n", "line 2, name", "must not be empty"),
+    ("code,name,delivery\nH41,a,push\n", "line 2, push_url", 'required when delivery = "push"'),
+    ("code,name,push_url\nH41,a,http://h/\n", "line 2, push_url", 'only for delivery = "push"'),
+    ("code,name,delivery,push_url\nH41,a,push,h/inbox\n", "line 2, push_url", "http:// or https://"),
+    ("code,name,delivery\nH41,a,Pull\n", "line 2, delivery", 'expected "pull" or "push"'),
+    ("code,name,signature\nH41,a,none\n", "line 2, signature", 'expected "require" or "legacy"'),
+    ("code,name,parent\nH41.01,a,H99.00\n", "line 2, parent", "all-zero group"),
+    ("code,name,token_sha256\nH41,a,xyz\n", "line 2, token_sha256", "64 hexadecimal digits"),
+    ("code,name,hmac_secret_env\nH41,a,AXIS_TEST_UNSET_VARIABLE\n", "line 2, hmac_secret_env", "is not set"),
+    ("code,name\nH41,a\n\"H42,b\n", "line 3", "not valid CSV"),
+    ("code,name\nH41,a\nG23,b\n000.00.00.H41,c\n", "line 4, code",
+     "000.00.00.H41 is already registered at {dir}/dir.csv: line 2"),
+    (f"code,name,token_sha256\nH41,a,{TOKEN_C}\nH42,b,{TOKEN_C.upper()}\n", "line 3, token_sha256",
+     "already used at {dir}/dir.csv: line 2"),
+    ("code,name\nG22,a\n", "line 2, code", "000.00.00.G22 is already registered at {dir}/agencies.toml: agency[1] (G22)"),
+])
+def test_csv_errors_name_the_line_and_column(tmp_path: Path, text: str, key: str, fragment: str) -> None:
+    error = refused(setup(tmp_path, agency("G22", TOKEN_A), text))
+    assert error.path == tmp_path / "dir.csv"
+    assert error.key == key
+    assert fragment.format(dir=tmp_path) in error.problem
+    assert str(error).startswith(f"{tmp_path / 'dir.csv'}: {key}")
+
+
+def test_csv_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
+    config = setup(tmp_path, "", "")
+    (tmp_path / "dir.csv").write_bytes("code,name\nH41,Nghệ An\nH42,".encode() + "Hà Tĩnh".encode("utf-16-le") + b"\n")
+    error = refused(config)
+    assert error.key == "line 3" and "not valid UTF-8" in error.problem
+
+
+# -- the quick paths give the same answers as the general ones
+
+
+CODES = st.one_of(
+    st.tuples(st.sampled_from("GHKA"), st.integers(1, 99), st.integers(0, 99), st.integers(0, 99), st.integers(0, 999))
+    .map(lambda t: f"{t[4]:03d}.{t[3]:02d}.{t[2]:02d}.{t[0]}{t[1]:02d}"),
+    st.tuples(st.sampled_from("GHKA"), st.integers(1, 99),
+              st.lists(st.from_regex(r"[0-9A-Z]{2,3}", fullmatch=True), max_size=3))
+    .map(lambda t: ".".join((f"{t[0]}{t[1]:02d}", *t[2]))),
+)
+
+
+@given(CODES)
+def test_forms_agree_with_agencycode(text: str) -> None:
+    try:
+        code = parse_strict(text)
+    except Exception:  # noqa: BLE001 - e.g. a QĐ 20 code ending with a zero group
+        return
+    key, other, parent = _forms(code)
+    assert key == code.canonical
+    assert {key, other, code.text} == set(code.equivalents())
+    up = code.parent()
+    assert parent == (None if up is None else up.canonical)
+
+
+def test_csv_agencies_equal_constructed_ones(tmp_path: Path) -> None:
+    config = load(setup(tmp_path, "", f"code,name,token_sha256\nH41.01,a,{TOKEN_A}\n"))
+    made = Agency(code=parse_strict("H41.01"), name="a", parent="000.00.00.H41",
+                  credentials=Credentials(token_sha256=bytes.fromhex(TOKEN_A)))
+    found = config.registry.get("H41.01")
+    assert found == made and hash(found) == hash(made) and repr(found) == repr(made)
+    assert type(found) is Agency and type(found.credentials) is Credentials  # type: ignore[union-attr]
+
+
+# -- national scale
+
+
+def national_directory(path: Path, count: int = 111_339, seed: int = 20) -> list[str]:
+    """``count`` distinct agencies, half written in each grammar, with Vietnamese names and a token
+    hash each; returns the codes as written."""
+    rnd = random.Random(seed)
+    level1 = [f"{letter}{n:02d}" for letter in "GHKA" for n in range(1, 100)]
+    seen: set[tuple[str, ...]] = set()
+    units: list[tuple[str, ...]] = []
+    for l1 in level1:
+        seen.add((l1,))
+        units.append((l1,))
+    while len(units) < count:
+        depth = rnd.choice((1, 2, 2, 3, 3, 3))
+        groups = [f"{rnd.randint(1, 99):02d}"]
+        if depth >= 2:
+            groups.append(f"{rnd.randint(0 if depth == 3 else 1, 99):02d}")
+        if depth == 3:
+            groups.append(f"{rnd.randint(1, 999):03d}")
+        unit = (rnd.choice(level1), *groups)
+        if unit not in seen:
+            seen.add(unit)
+            units.append(unit)
+    kinds = ["Sở Tài nguyên và Môi trường", "Ủy ban nhân dân xã", "Phòng Giáo dục và Đào tạo huyện",
+             "Trường Trung học cơ sở", "Bệnh viện Đa khoa", "Văn phòng Hội đồng nhân dân"]
+    codes = []
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["code", "name", "token_sha256"])
+        for i, (l1, *groups) in enumerate(units):
+            if i % 2:
+                code = ".".join((l1, *groups))
+            else:
+                padded = groups + ["00", "00", "000"][len(groups):]
+                code = f"{padded[2]}.{padded[1]}.{padded[0]}.{l1}"
+            codes.append(code)
+            writer.writerow([code, f"{kinds[i % len(kinds)]} số {i}", sha(f"token-{i}")])
+    return codes
+
+
+def test_national_scale(tmp_path: Path) -> None:
+    codes = national_directory(tmp_path / "national.csv")
+    assert len(codes) == 111_339
+    config_path = tmp_path / "axisd.toml"
+    config_path.write_text('[axis]\ncode = "000.00.99.H41"\n[registry]\ndirectories = ["national.csv"]\n')
+
+    started = time.perf_counter()
+    config = load(config_path)
+    elapsed = time.perf_counter() - started
+
+    assert isinstance(config, AxisConfig) and len(config.registry) == 111_339
+    assert elapsed < 3.0, f"loading 111,339 agencies took {elapsed:.2f} s"
+    h41 = config.registry.get("000.00.00.H41")
+    assert h41 is not None and config.registry.get("H41") is h41
+    for code in (codes[1000], codes[1001], codes[-1], codes[-2]):
+        found = config.registry.get(code)
+        assert found is not None and found.code.text == code
+        other = parse_strict(code)
+        for form in other.equivalents():
+            assert config.registry.get(form) is found
+    assert config.registry.by_token_sha256(hashlib.sha256(b"token-1001").digest()) is config.registry.get(codes[1001])
