@@ -24,7 +24,7 @@ from pathlib import Path
 
 from axis import receipt as receipts
 from axis.agencycode import parse_strict
-from axis.cli import operate
+from axis.cli import client, operate
 from axis.config import ConfigError, token_digest
 from axis.config import load as load_config
 from axis.edxml import xmlsafe
@@ -228,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     tk = sub.add_parser("token", help="a new random agency token and its token_sha256 line")
     tk.set_defaults(func=cmd_token)
     operate.add_commands(sub)
+    client.add_commands(sub)
     return parser
 
 
@@ -238,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"axisctl: {exc}", file=sys.stderr)
         return 2
-    except (AxisError, operate.OperateError) as exc:
+    except (AxisError, operate.OperateError, client.ClientError) as exc:
         print(f"axisctl: {exc}", file=sys.stderr)
         return 1
     except (OSError, ValueError) as exc:
