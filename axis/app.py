@@ -28,9 +28,9 @@ from axis.http.resources import AxisSite, build_site
 from axis.intake import Intake, Policy
 from axis.metrics import Metrics
 from axis.receipt import ReceiptSigner, load_or_create_identity
+from axis.service import AxisService
 from axis.signature.trust import TrustStore
 from axis.signature.verify import SignatureOptions
-from axis.service import AxisService
 from axis.storage.sqlite import open_database
 from axis.verdict import Checker, CheckOptions
 from axis.vntime import iso

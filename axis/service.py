@@ -23,7 +23,6 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from axis.errors import AxisError, Code
-
 from axis.intake import Intake, Policy, Prepared
 from axis.metrics import Metrics
 from axis.registry import Agency, DeliveryMode

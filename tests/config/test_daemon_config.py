@@ -6,8 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from axis.config import (AxisConfig, ConfigError, DeliveryConfig, IdentityConfig, ServerConfig, StorageConfig, load,
-                         parse_duration, parse_size)
+from axis.config import (
+    AxisConfig,
+    ConfigError,
+    DeliveryConfig,
+    IdentityConfig,
+    ServerConfig,
+    StorageConfig,
+    load,
+    parse_duration,
+    parse_size,
+)
 from axis.registry import DeliveryMode
 
 ROOT = Path(__file__).resolve().parents[2]
