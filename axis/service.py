@@ -93,7 +93,7 @@ class Workers:
 
 class AxisService:
     def __init__(self, reactor: Any, policy: Policy, intake: Intake, db_path: Path, metrics: Metrics,
-                 group_commit_max: int = 512, read_threads: int = 2, cpu_threads: int = 4) -> None:
+                 group_commit_max: int = 512, read_threads: int = 2, cpu_threads: int = 2) -> None:
         self.reactor = reactor
         self.policy = policy  # replaced whole on reload; readers take one reference per request
         self.intake = intake
