@@ -49,7 +49,7 @@ def _store(args: argparse.Namespace, readonly: bool = True) -> SqliteStore:
 def cmd_dead_letters(args: argparse.Namespace) -> int:
     store = _store(args)
     try:
-        rows = store.dead_letter_errors(args.limit)
+        rows = store.dead_letters(args.limit)
     finally:
         store.close()
     if args.json:

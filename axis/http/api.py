@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred
@@ -107,7 +106,7 @@ class ApiResource(Resource):
             self._write(request, error_answer(Problem(Code.HTTP_METHOD, f"use {allowed}")))
             return NOT_DONE_YET
         d = maybeDeferred(self._authenticated, request)
-        timer = reactor.callLater(self.request_timeout, self._timeout, request, d)
+        timer = reactor.callLater(self.request_timeout, self._timeout, request)
         d.addCallbacks(lambda answer: self._write(request, answer), lambda f: self._failed(request, f))
         d.addBoth(lambda _: timer.cancel() if timer.active() else None)
         return NOT_DONE_YET
@@ -121,7 +120,7 @@ class ApiResource(Resource):
     def handle(self, request: Request, agency: Agency, body: bytes) -> Answer | Deferred[Answer]:
         raise NotImplementedError
 
-    def _timeout(self, request: Request, d: Deferred[Any]) -> None:
+    def _timeout(self, request: Request) -> None:
         self._write(request, error_answer(Problem(Code.HTTP_TIMEOUT, f"no answer within {self.request_timeout:g} s; "
                                                   "a package sent again is answered with its first receipt")))
 
@@ -302,10 +301,8 @@ class ReadyResource(Resource):
         if self.service.writer.last_error is not None:
             answer(False, f"last commit failed: {self.service.writer.last_error}")
             return NOT_DONE_YET
-        started = time.perf_counter()
         d = self.service.read(lambda s: s.queue_depths())
         d.addCallbacks(lambda _: answer(True), lambda f: answer(False, f"store: {f.getErrorMessage()}"))
-        d.addBoth(lambda _: log.debug("readyz in %.3f s", time.perf_counter() - started))
         return NOT_DONE_YET
 
 

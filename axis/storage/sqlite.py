@@ -218,10 +218,12 @@ class SqliteStore:
                        b.description))
         return Stored(msg.message_id, msg.receipt, duplicate=False)
 
-    def _delivery(self, recipient: str, message_id: str) -> tuple[int, str] | None:
+    def _delivery(self, recipient: str, message_id: str, upstream: bool = False) -> tuple[int, str] | None:
+        """(message seq, state) of one delivery; upstream deliveries only when asked (no agency owns them here)."""
         row = self.conn.execute(
             "SELECT d.message_seq, d.state FROM deliveries d JOIN messages m ON m.seq = d.message_seq "
-            "WHERE m.id = ? AND d.recipient = ? AND d.mode != 'upstream'", (message_id, recipient)).fetchone()
+            f"WHERE m.id = ? AND d.recipient = ?{'' if upstream else ' AND d.mode != ' + repr('upstream')}",
+            (message_id, recipient)).fetchone()
         return (row[0], row[1]) if row else None
 
     def _set_state(self, seq: int, recipient: str, state: State, at: str, event: Event, detail: str | None,
@@ -267,28 +269,25 @@ class SqliteStore:
         self._set_state(seq, recipient, new_state, at, event, detail)
         return new_state
 
-    def _seq(self, message_id: str) -> int | None:
-        row = self.conn.execute("SELECT seq FROM messages WHERE id = ?", (message_id,)).fetchone()
-        return row[0] if row else None
+    def _queued_seq(self, job: PushJob) -> int | None:
+        """The job's message seq while its delivery is still queued; None once a fetch or an ack won."""
+        found = self._delivery(job.recipient, job.message_id, upstream=True)
+        return found[0] if found is not None and found[1] == State.QUEUED.value else None
 
     def push_succeeded(self, job: PushJob, at: str, detail: str) -> bool:
-        seq = self._seq(job.message_id)
-        cur = self.conn.execute("SELECT state FROM deliveries WHERE message_seq = ? AND recipient = ?",
-                                (seq, job.recipient)).fetchone()
-        if cur is None or cur[0] != State.QUEUED.value:
-            return False  # fetched or acknowledged meanwhile: the pull won
+        seq = self._queued_seq(job)
+        if seq is None:
+            return False
         self._set_state(seq, job.recipient, State.DELIVERED, at, Event.DELIVERED, detail,
                         attempts=job.attempts + 1, next_attempt_ns=None, last_error=None)
         return True
 
     def push_failed(self, job: PushJob, at: str, error: str, now_ns: int, next_attempt_ns: int | None) -> bool:
         """Record a failed attempt; ``next_attempt_ns`` None means give up (dead letter)."""
-        seq = self._seq(job.message_id)
-        cur = self.conn.execute("SELECT state, first_failure_ns FROM deliveries WHERE message_seq = ? AND "
-                                "recipient = ?", (seq, job.recipient)).fetchone()
-        if cur is None or cur[0] != State.QUEUED.value:
+        seq = self._queued_seq(job)
+        if seq is None:
             return False
-        first = cur[1] if cur[1] is not None else now_ns
+        first = job.first_failure_ns if job.first_failure_ns is not None else now_ns
         attempts = job.attempts + 1
         if next_attempt_ns is None:
             self._set_state(seq, job.recipient, State.DEAD, at, Event.DEAD,
@@ -381,25 +380,22 @@ class SqliteStore:
             return self._views("document_id = ? ORDER BY seq", (document_id,))
         return self._views("document_id = ? AND doc_sender = ? ORDER BY seq", (document_id, doc_sender))
 
-    def _jobs(self, where: str, params: Sequence[object]) -> list[PushJob]:
-        return [PushJob(*r) for r in self.conn.execute(
-            "SELECT m.id, d.recipient, d.mode, d.target, d.attempts, d.first_failure_ns, m.sha256, d.priority, "
-            f"d.accepted_ns FROM deliveries d JOIN messages m ON m.seq = d.message_seq WHERE {where}", params)]
-
-    def due_pushes(self, now_ns: int, limit: int) -> list[PushJob]:
-        """Queued push and upstream deliveries whose next attempt is due: most urgent, then oldest first."""
-        return self._jobs("d.state = 'queued' AND d.mode != 'pull' AND d.next_attempt_ns <= ? "
-                          "ORDER BY d.priority DESC, d.next_attempt_ns LIMIT ?", (now_ns, limit))
-
-    def dead_letters(self, limit: int) -> list[PushJob]:
-        return self._jobs("d.state = 'dead' ORDER BY d.message_seq LIMIT ?", (limit,))
-
-    def dead_letter_errors(self, limit: int) -> list[tuple[PushJob, str | None, str]]:
+    def _jobs(self, where: str, params: Sequence[object]) -> list[tuple[PushJob, str | None, str]]:
+        """(job, last error, updated at) for the deliveries ``where`` selects."""
         rows = self.conn.execute(
             "SELECT m.id, d.recipient, d.mode, d.target, d.attempts, d.first_failure_ns, m.sha256, d.priority, "
             "d.accepted_ns, d.last_error, d.updated_at FROM deliveries d JOIN messages m ON m.seq = d.message_seq "
-            "WHERE d.state = 'dead' ORDER BY d.message_seq LIMIT ?", (limit,)).fetchall()
+            f"WHERE {where}", params).fetchall()
         return [(PushJob(*r[:9]), r[9], r[10]) for r in rows]
+
+    def due_pushes(self, now_ns: int, limit: int) -> list[PushJob]:
+        """Queued push and upstream deliveries whose next attempt is due: most urgent, then oldest first."""
+        return [job for job, _, _ in self._jobs("d.state = 'queued' AND d.mode != 'pull' AND d.next_attempt_ns <= ? "
+                                                "ORDER BY d.priority DESC, d.next_attempt_ns LIMIT ?", (now_ns, limit))]
+
+    def dead_letters(self, limit: int) -> list[tuple[PushJob, str | None, str]]:
+        """Deliveries given up: (job, last error, since when)."""
+        return self._jobs("d.state = 'dead' ORDER BY d.message_seq LIMIT ?", (limit,))
 
     def queue_depths(self) -> list[QueueDepth]:
         return [QueueDepth(r[0], r[1], r[2]) for r in self.conn.execute(

@@ -14,8 +14,12 @@ import pytest
 from daemon import AXIS_CODE, AgencySpec, Axisd, Receiver, make_pki, token_of
 from packages import edoc, status
 
+from axis import auth
+from axis.agencycode import parse_strict
 from axis.receipt import load_certificate, verify_receipt
+from axis.registry import Agency, Credentials, Registry
 from axis.signature.sign import sign_package
+from axis.vntime import now
 
 G22, H41, H41_01, G12, G09 = "000.00.00.G22", "000.00.00.H41", "000.00.01.H41", "000.00.00.G12", "000.00.00.G09"
 AXISCTL = Path(sys.executable).with_name("axisctl")
@@ -174,8 +178,9 @@ def test_metrics_and_readiness(world: tuple[Axisd, Receiver, dict]) -> None:
 
 def test_dead_letter_and_resend(tmp_path: Path) -> None:
     receiver = Receiver()
-    axisd = Axisd(tmp_path, [AgencySpec(G22), AgencySpec(G09, delivery="push", push_url=receiver.url)],
-                  dead_after=1.5)
+    secret = b"g09-push-secret-0123456789abcdef"
+    axisd = Axisd(tmp_path, [AgencySpec(G22), AgencySpec(G09, delivery="push", push_url=receiver.url,
+                                                         hmac_secret=secret)], dead_after=1.5)
     axisd.start()
     try:
         r = axisd.submit(document(G22, (G09,), "000.00.00.G22,2026/11/22,5/VPCP"), G22)
@@ -193,7 +198,10 @@ def test_dead_letter_and_resend(tmp_path: Path) -> None:
         out = subprocess.run([str(AXISCTL), "resend", message_id, "--config", str(axisd.config)],
                              capture_output=True, text=True, timeout=60)
         assert out.returncode == 0 and "requeued 1" in out.stdout, out.stdout + out.stderr
-        axisd.wait_for(lambda: receiver.received, what="the resent push")
+        pushed = axisd.wait_for(lambda: receiver.received, what="the resent push")[0]
+        # the receiver can check that the push comes from axis, with the secret it shares with axis
+        signer = Registry([Agency(parse_strict(AXIS_CODE), "axis", credentials=Credentials(hmac_secret=secret))])
+        assert auth.authenticate(signer, pushed.headers, "POST", pushed.path, pushed.body, now()).key == AXIS_CODE
         view = axisd.wait_for(lambda: (v := axisd.sent(message_id, G22).json())["recipients"][0]["state"]
                               == "delivered" and v, what="delivered after resend")
         events = [e["event"] for e in view["recipients"][0]["events"]]
@@ -223,9 +231,11 @@ def test_nothing_acknowledged_is_lost_when_killed(tmp_path: Path) -> None:
 
 
 def test_reload_applies_good_edits_and_refuses_bad_ones(tmp_path: Path) -> None:
-    axisd = Axisd(tmp_path, [AgencySpec(G22), AgencySpec(H41)])
+    axisd = Axisd(tmp_path, [AgencySpec(G22), AgencySpec(H41)], extra="[limits]\nmax_package_bytes = 20000\n")
     axisd.start()
     try:
+        too_big = axisd.submit(b"<edXML>" + b" " * 30000 + b"</edXML>", G22)
+        assert too_big.status == 413 and too_big.json()["error"]["code"] == "body.too-large"
         data = document(G22, (G12,), "000.00.00.G22,2026/11/22,9/VPCP")
         assert axisd.submit(data, G22).status == 422
         agencies = axisd.conf / "agencies.toml"

@@ -119,7 +119,7 @@ def test_push_retries_dead_letters_and_resend(store: SqliteStore) -> None:
     assert retry.attempts == 1 and retry.first_failure_ns == 100
     with store.transaction():
         assert store.push_failed(retry, AT, "connection refused", now_ns=200, next_attempt_ns=None)
-    dead = store.dead_letter_errors(10)
+    dead = store.dead_letters(10)
     assert [(j.message_id, j.attempts, err) for j, err, _ in dead] == [("m1", 2, "connection refused")]
     with store.transaction():
         assert store.resend(["m1"], AT, now_ns=300) == 1
