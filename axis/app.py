@@ -14,13 +14,14 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
 from twisted.internet.threads import deferToThread
+from twisted.python.failure import Failure
 
 from axis.config import AxisConfig, ConfigError, load
 from axis.delivery.push import Pusher
@@ -35,11 +36,19 @@ from axis.storage.sqlite import open_database
 from axis.verdict import Checker, CheckOptions
 from axis.vntime import iso
 from axis.vntime import now as vn_now
+from axis.workers.pool import IntakePool, StartFailed
 
 log = logging.getLogger(__name__)
 
 PID_FILE = "axisd.pid"
 RELOAD_STATUS_FILE = "reload-status.json"
+
+
+def with_data_dir(config: AxisConfig, data_dir: Path | None) -> AxisConfig:
+    """The configuration with the command line's ``--data-dir`` in force (the daemon and its intake processes)."""
+    if data_dir is None:
+        return config
+    return replace(config, server=replace(config.server, data_dir=data_dir.resolve()))
 
 
 def build_policy(config: AxisConfig) -> Policy:
@@ -70,10 +79,13 @@ class App:
     pusher: Pusher
     site: AxisSite
     signer: ReceiptSigner
+    pool: IntakePool | None = None
     _loops: list[LoopingCall] = field(default_factory=list)
 
     def start(self) -> None:
         self.service.start()
+        if self.pool is not None:
+            self.pool.start()
         self.pusher.start()
         gauges = LoopingCall(self.update_gauges)
         gauges.clock = self.reactor
@@ -92,6 +104,9 @@ class App:
             if loop.running:
                 loop.stop()
         d = self.pusher.stop()
+        if self.pool is not None:  # its queued packages still reach the writer
+            pool = self.pool
+            d.addBoth(lambda _: pool.stop())
         d.addBoth(lambda _: self.service.stop())
         return d
 
@@ -105,9 +120,12 @@ def build(reactor: Any, config: AxisConfig) -> App:
     service = AxisService(reactor, policy, intake, db_path, metrics, config.storage.group_commit_max)
     pusher = Pusher(reactor, service, config.delivery, config.axis.code)
     service.on_accepted.append(pusher.wake)
+    if config.server.intake_processes:
+        service.pool = IntakePool(reactor, IntakePool.child_command(config.source.resolve(), config.server.data_dir),
+                                  config.server.intake_processes, on_change=metrics.intake_changed)
     site = build_site(reactor, service, metrics, config.limits.max_bytes, config.server.request_timeout)
     _settle()
-    return App(reactor, config, metrics, service, pusher, site, signer)
+    return App(reactor, config, metrics, service, pusher, site, signer, service.pool)
 
 
 def _settle() -> None:
@@ -145,6 +163,7 @@ class Reloader:
             self._again = True
             return self._running
         self._running = d = deferToThread(self._load)
+        d.addCallback(self._renew_intake)
         d.addCallbacks(self._swap, self._refused)
         d.addBoth(self._done)
         return d
@@ -153,12 +172,23 @@ class Reloader:
         config = self.adjust(load(self.path))
         return config, build_policy(config)
 
+    def _renew_intake(self, loaded: tuple[AxisConfig, Policy]) -> Any:
+        """Refuse what needs a restart; then the intake processes load the new configuration themselves, and
+        take over only once all are ready (if they cannot, the reload is refused)."""
+        needs_restart = _restart_needed(self.app.config, loaded[0])
+        if needs_restart:
+            raise ConfigError(self.path, ", ".join(needs_restart), "cannot change while running; restart axisd")
+        if self.app.pool is None:
+            return loaded
+
+        def refused(failure: Failure) -> Failure:
+            failure.trap(StartFailed)
+            raise ConfigError(self.path, "", f"the intake processes cannot load it: {failure.getErrorMessage()}")
+        return self.app.pool.replace().addCallbacks(lambda _: loaded, refused)
+
     def _swap(self, loaded: tuple[AxisConfig, Policy]) -> dict[str, Any]:
         config, policy = loaded
         app = self.app
-        needs_restart = _restart_needed(app.config, config)
-        if needs_restart:
-            raise ConfigError(self.path, ", ".join(needs_restart), "cannot change while running; restart axisd")
         before = app.config.registry.summary()
         app.config = config
         app.service.policy = policy

@@ -16,10 +16,10 @@ from axis import auth, routing
 from axis.edxml.model import EdocPackage, StatusPackage
 from axis.errors import AxisError, Code, Problem
 from axis.receipt import Receipt, ReceiptSigner
-from axis.registry import Agency, Registry, SignaturePolicy
+from axis.registry import Agency, DeliveryMode, Registry, SignaturePolicy
 from axis.signature.verify import SignatureClass
 from axis.storage.base import BusinessEvent, NewDelivery, NewMessage
-from axis.verdict import Checker, Verdict
+from axis.verdict import Checker
 from axis.vntime import Clock, iso
 
 
@@ -32,10 +32,15 @@ class Policy:
 
 
 class Refused(Exception):
-    def __init__(self, problems: tuple[Problem, ...], verdict: Verdict | None = None) -> None:
+    """Every reason a package was refused, and the verdict's summary (``Verdict.to_dict``) when there is one."""
+
+    def __init__(self, problems: tuple[Problem, ...], verdict: dict[str, Any] | None = None) -> None:
         super().__init__(str(problems[0]))
         self.problems = problems
         self.verdict = verdict
+
+    def __reduce__(self) -> tuple[Any, ...]:  # crosses from an intake process
+        return (Refused, (self.problems, self.verdict))
 
     @property
     def status(self) -> int:
@@ -44,15 +49,26 @@ class Refused(Exception):
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"error": self.problems[0].to_dict(), "problems": [p.to_dict() for p in self.problems]}
         if self.verdict is not None:
-            out["verdict"] = self.verdict.to_dict()
+            out["verdict"] = self.verdict
         return out
 
 
 @dataclass(frozen=True)
 class Prepared:
+    """What the rest of the pipeline needs of an accepted package.
+
+    Small and picklable on purpose: it may come back from an intake process (:mod:`axis.workers`),
+    which then leaves ``message.data`` empty; the caller already holds the bytes.
+    """
+
     message: NewMessage
-    verdict: Verdict
-    routing: routing.Routing
+    signature: dict[str, Any] | None  # the verdict's signature summary, as answered to the sender
+    warnings: tuple[Problem, ...]
+    recipients: tuple[tuple[str, DeliveryMode], ...]
+
+    @property
+    def needs_push(self) -> bool:
+        return any(mode is not DeliveryMode.PULL for _, mode in self.recipients)
 
 
 class Intake:
@@ -64,21 +80,21 @@ class Intake:
     def prepare(self, policy: Policy, agency: Agency, data: bytes) -> Prepared:
         verdict = policy.checker.check(data)
         if not verdict.acceptable:
-            raise Refused(verdict.errors, verdict)
+            raise Refused(verdict.errors, verdict.to_dict())
         package = verdict.package
         assert package is not None and verdict.sha256 is not None and verdict.signature is not None
         registry = policy.registry
         try:
             auth.require_self(agency, package.sender.organ_id if package.sender else None, registry, "From")
         except AxisError as exc:
-            raise Refused((exc.problem,), verdict) from None
+            raise Refused((exc.problem,), verdict.to_dict()) from None
         if agency.signature_policy is SignaturePolicy.REQUIRE and verdict.signature.cls is not SignatureClass.VALID:
             raise Refused((Problem(Code.SIGNATURE_REQUIRED, f"{agency.code.text} must sign its packages; this "
-                                   f"signature is {verdict.signature.cls.value}"),), verdict)
+                                   f"signature is {verdict.signature.cls.value}"),), verdict.to_dict())
         try:
             routed = routing.route(package, agency, registry)
         except AxisError as exc:
-            raise Refused((exc.problem,), verdict) from None
+            raise Refused((exc.problem,), verdict.to_dict()) from None
 
         at = self.clock()
         accepted_at, accepted_ns = iso(at), time.time_ns()
@@ -110,4 +126,5 @@ class Intake:
             doc_sender=routed.doc_sender, status_code=status_code, priority=priority, sha256=verdict.sha256,
             data=data, accepted_at=accepted_at, accepted_ns=accepted_ns, signature=verdict.signature.cls.value,
             receipt=receipt, deliveries=deliveries, business=business)
-        return Prepared(message, verdict, routed)
+        return Prepared(message, verdict.signature.to_dict(), verdict.warnings,
+                        tuple((d.code, d.mode) for d in routed.destinations))

@@ -41,11 +41,12 @@ def _not_factory_chatter(record: logging.LogRecord) -> bool:
     return not (record.name == "twisted" and str(record.msg).startswith(("Starting factory", "Stopping factory")))
 
 
-def setup(stream: IO[str] = sys.stdout, level: int = logging.INFO) -> None:
+def setup(stream: IO[str] = sys.stdout, level: int = logging.INFO, twisted: bool = True) -> None:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(_not_factory_chatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")], redirectStandardIO=False)
+    if twisted:
+        globalLogBeginner.beginLoggingTo([STDLibLogObserver(name="twisted")], redirectStandardIO=False)

@@ -44,6 +44,8 @@ class Metrics:
     reload_ok: Gauge
     reload_ok_time: Gauge
     registry_agencies: Gauge
+    intake_ready: Gauge
+    intake_restarts: Counter
 
     @classmethod
     def create(cls) -> "Metrics":
@@ -82,11 +84,20 @@ class Metrics:
             reload_ok_time=Gauge("axis_config_last_reload_success_timestamp_seconds", "When the configuration "
                                  "was last loaded successfully", registry=r),
             registry_agencies=Gauge("axis_registry_agencies", "Registered agencies", registry=r),
+            intake_ready=Gauge("axis_intake_processes_ready", "Intake processes ready to check packages (0: the "
+                               "daemon checks them in its own threads)", registry=r),
+            intake_restarts=Counter("axis_intake_process_restarts", "Intake processes started again after one "
+                                    "ended unexpectedly", registry=r),
         )
 
-    def observe_verdict(self, verdict: Any) -> None:
-        if verdict.signature is not None:
-            self.signatures.labels(**{"class": verdict.signature.cls.value}).inc()
+    def intake_changed(self, ready: int, restarted: bool) -> None:
+        self.intake_ready.set(ready)
+        if restarted:
+            self.intake_restarts.inc()
+
+    def observe_signature(self, cls: str | None) -> None:
+        if cls is not None:
+            self.signatures.labels(**{"class": cls}).inc()
 
     def set_queue(self, depths: Iterable[Any], now_ns: int, priorities: Iterable[int] = range(5)) -> None:
         seen = {d.priority: d for d in depths}

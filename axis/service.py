@@ -25,12 +25,13 @@ from twisted.python.failure import Failure
 from axis.errors import AxisError, Code
 from axis.intake import Intake, Policy, Prepared
 from axis.metrics import Metrics
-from axis.registry import Agency, DeliveryMode
+from axis.registry import Agency
 from axis.storage.base import ReadStore, Stored, WriteStore
 from axis.storage.sqlite import SqliteStore
 from axis.storage.writer import Writer
 from axis.vntime import iso, parse_iso
 from axis.vntime import now as vn_now
+from axis.workers.pool import IntakePool
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -106,6 +107,7 @@ class AxisService:
         self._readers: list[SqliteStore] = []
         self._readers_lock = threading.Lock()
         self.on_accepted: list[Callable[[Prepared], None]] = []  # e.g. wake the pusher
+        self.pool: IntakePool | None = None  # intake processes, when configured
         self.running = False
 
     # -- life cycle
@@ -176,10 +178,12 @@ class AxisService:
         :class:`axis.intake.Refused` / a storage error."""
         policy = self.policy
         started = time.perf_counter()
-        d = self.cpu.run(self.intake.prepare, policy, agency, data)
+        d = self.pool.prepare(agency.key, data) if self.pool is not None else None
+        if d is None:  # no intake processes (configured so, starting, or all crashed): our own threads
+            d = self.cpu.run(self.intake.prepare, policy, agency, data)
 
         def store(prepared: Prepared) -> Deferred[tuple[Prepared, Stored]]:
-            self.metrics.observe_verdict(prepared.verdict)
+            self.metrics.observe_signature(prepared.message.signature)
             stored = self.write(lambda s: s.store_message(prepared.message))
             return stored.addCallback(lambda result: (prepared, result))
 
@@ -190,9 +194,9 @@ class AxisService:
                 self.metrics.accepted.labels(kind=prepared.message.kind).inc()
                 if log.isEnabledFor(logging.DEBUG):  # the ledger is the record; this line is for debugging
                     log.debug("accepted %s from %s for %s", prepared.message.kind, agency.key,
-                              ", ".join(d.code for d in prepared.routing.destinations),
+                              ", ".join(code for code, _ in prepared.recipients),
                               extra={"message_id": stored.message_id, "agency": agency.key})
-                if any(dest.mode is not DeliveryMode.PULL for dest in prepared.routing.destinations):
+                if prepared.needs_push:
                     for hook in self.on_accepted:
                         hook(prepared)
             return result

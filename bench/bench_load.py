@@ -33,10 +33,11 @@ What it does:
      the robust comparison on a shared, noisy machine.
 
    For each phase: requests, statuses, transport errors, accepted (202, not duplicate),
-   accepted/s, latency percentiles, axisd CPU (utime+stime of all its threads, from
-   /proc/PID/stat) per accepted package and as % of one core, the generator's own CPU, and the
-   whole machine's busy % (and from it, the CPU other processes took: the machine is shared).
-   **Peak memory**: axisd's VmHWM (/proc/PID/status) and the generator's (which holds every
+   accepted/s, latency percentiles, axisd CPU (utime+stime of every thread of the daemon and of
+   its intake processes, from /proc/PID/stat) per accepted package and as % of one core, the
+   generator's own CPU, and the whole machine's busy % (and from it, the CPU other processes
+   took: the machine is shared).  **Peak memory**: axisd's VmHWM (/proc/PID/status, summed
+   over its processes) and the generator's (which holds every
    pre-built request).  At the end the daemon's own ``axis_packages_accepted_total`` is
    compared with the 202s counted here, and the lines of its log are counted by level.
 4. SIGTERM to axisd, temporary directory removed (``--keep`` keeps it, with axisd's log).
@@ -197,6 +198,36 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime, all threads
 
 
+def family(pid: int) -> list[int]:
+    """The daemon and its intake processes (every descendant)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children", encoding="ascii") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            pass
+    return out
+
+
+def family_cpu(pid: int) -> dict[int, float]:
+    cpu = {}
+    for p in family(pid):
+        try:
+            cpu[p] = proc_cpu_seconds(p)
+        except OSError:
+            pass
+    return cpu
+
+
+def family_status_kib(pid: int, key: str) -> int | None:
+    values = [proc_status_kib(p, key) for p in family(pid)]
+    return sum(v for v in values if v is not None) or None
+
+
 def proc_status_kib(pid: int | str, key: str) -> int | None:
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as f:
@@ -344,16 +375,18 @@ class Phase:
         self.exhausted = False
 
     def begin(self) -> None:
-        self.cpu0, self.gen0, self.mach0 = proc_cpu_seconds(self.pid), time.process_time(), machine_ticks()
+        self.cpu0, self.gen0, self.mach0 = family_cpu(self.pid), time.process_time(), machine_ticks()
         self.t0 = time.perf_counter()
 
     def end(self) -> None:
         self.elapsed = time.perf_counter() - self.t0
-        self.cpu = proc_cpu_seconds(self.pid) - self.cpu0
+        cpu = family_cpu(self.pid)  # a process started during the phase counts from zero
+        self.cpu = sum(cpu.values()) - sum(v for p, v in self.cpu0.items() if p in cpu)
+        self.processes = len(cpu)
         self.gen = time.process_time() - self.gen0
         busy, total = machine_ticks()
         self.machine_busy = (busy - self.mach0[0]) / max(1, total - self.mach0[1])
-        self.rss_kib = proc_status_kib(self.pid, "VmRSS")
+        self.rss_kib = family_status_kib(self.pid, "VmRSS")
 
     def response(self, status: int, body: bytes, latency: float) -> None:
         self.statuses[status] += 1
@@ -393,7 +426,7 @@ class Phase:
             # the rest of the machine's busy time: other processes sharing it during the phase
             "others_cpu_pct_of_core": round(max(0.0, 100 * self.machine_busy * (os.cpu_count() or 1)
                                                 - 100 * (self.cpu + self.gen) / self.elapsed), 1),
-            "axisd_rss_kib_at_end": self.rss_kib,
+            "axisd_rss_kib_at_end": self.rss_kib, "axisd_processes": self.processes,
             "signature_classes_sampled": dict(self.signature_classes),
             "recipients_per_package_sampled": {str(k): v for k, v in self.recipient_counts.items()},
             **(extra or {}),
@@ -667,8 +700,9 @@ def summary(r: dict[str, Any]) -> str:
             + ("  (pre-built packages exhausted)" if p["packages_exhausted"] and name != "warmup" else ""))
     rate = ph["rate"]
     lines += [
-        "  (acc/s: 202 answers, not duplicates; CPU-ms/pkg: axisd CPU per accepted package; % columns: % of one"
-        " core, 'other' being other processes on the machine during the phase)",
+        "  (acc/s: 202 answers, not duplicates; CPU-ms/pkg: axisd CPU (the daemon and its intake processes) per"
+        " accepted package; % columns: % of one core, 'other' being other processes on the machine during the"
+        " phase)",
         f"  rate phase: offered {rate['offered_rate_per_s']}/s on {rate['connections']} connections, latency from "
         f"the scheduled time; achieved {rate['accepted_per_s']}/s"
         + (" (the offered rate was NOT sustained: requests queued in the generator, and that wait is in the latency)"
@@ -678,7 +712,8 @@ def summary(r: dict[str, Any]) -> str:
         f" polled every {mb['poll_interval_ms']:g} ms): p50 {mb['send_to_listed']['p50_ms']} ms, "
         f"p99 {mb['send_to_listed']['p99_ms']} ms, max {mb['send_to_listed']['max_ms']} ms; "
         f"after the 202 p50 {mb['answer_202_to_listed']['p50_ms']} ms",
-        f"  memory: axisd VmHWM {fmt(r['memory']['axisd_vmhwm_mib'], ' MiB')} (VmRSS at end "
+        f"  memory: axisd VmHWM {fmt(r['memory']['axisd_vmhwm_mib'], ' MiB')} summed over its "
+        f"{r['memory']['axisd_processes']} processes (VmRSS at end "
         f"{fmt(r['memory']['axisd_vmrss_end_mib'], ' MiB')}); generator VmHWM "
         f"{fmt(r['memory']['generator_vmhwm_mib'], ' MiB')} (holds every pre-built request)",
         f"  cross-check: {r['cross_check']['accepted_counted_here']} accepted counted here, axisd says "
@@ -782,7 +817,8 @@ def main() -> int:
         setup_s = time.perf_counter() - started
 
         result = asyncio.run(run_phases(args, axisd, requests, plan, sizes))
-        hwm, rss = proc_status_kib(axisd.proc.pid, "VmHWM"), proc_status_kib(axisd.proc.pid, "VmRSS")
+        hwm, rss = family_status_kib(axisd.proc.pid, "VmHWM"), family_status_kib(axisd.proc.pid, "VmRSS")
+        processes = len(family(axisd.proc.pid))
         t = time.perf_counter()
         code = axisd.stop(timeout=30)
         stop_s = time.perf_counter() - t
@@ -798,7 +834,7 @@ def main() -> int:
                       "bytes_1_recipient": sizes["throughput"],
                       f"bytes_{FANOUT}_recipients": sizes[f"fanout_{FANOUT}"]},
             **result,
-            "memory": {"axisd_vmhwm_mib": None if hwm is None else round(hwm / 1024, 1),
+            "memory": {"axisd_processes": processes, "axisd_vmhwm_mib": None if hwm is None else round(hwm / 1024, 1),
                        "axisd_vmrss_end_mib": None if rss is None else round(rss / 1024, 1),
                        "generator_vmhwm_mib": round((proc_status_kib("self", "VmHWM") or 0) / 1024, 1)},
             "axisd_exit": {"code": code, "stop_s": round(stop_s, 2)},

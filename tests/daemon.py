@@ -76,7 +76,7 @@ class Axisd:
     """One daemon configuration in ``root``; start, stop, kill and restart it like an operator would."""
 
     def __init__(self, root: Path, agencies: list[AgencySpec], dead_after: float = 30, extra: str = "",
-                 pki_dir: Path | None = None) -> None:
+                 pki_dir: Path | None = None, server: str = "") -> None:
         self.root = root
         self.conf = root / "conf"
         self.conf.mkdir(parents=True, exist_ok=True)
@@ -89,7 +89,7 @@ class Axisd:
         trust = f'trust_ca = ["{pki_dir / "ca.pem"}"]' if pki_dir is not None else ""
         self.config = self.conf / "axisd.toml"
         self.config.write_text(
-            f'[server]\nhost = "127.0.0.1"\nport = 8080\ndata_dir = "{self.data_dir}"\nrequest_timeout = 20\n'
+            f'[server]\nhost = "127.0.0.1"\nport = 8080\ndata_dir = "{self.data_dir}"\nrequest_timeout = 20\n{server}\n'
             f'[axis]\ncode = "{AXIS_CODE}"\nname = "Trục thử nghiệm"\n'
             f"[signatures]\n{trust}\n"
             f'[registry]\nagencies = ["agencies.toml"]\n'
@@ -138,6 +138,25 @@ class Axisd:
     def signal(self, sig: int) -> None:
         assert self.proc is not None
         self.proc.send_signal(sig)
+
+    def children(self) -> list[int]:
+        """The pids of the daemon's child processes (its intake processes)."""
+        assert self.proc is not None
+        out: list[int] = []
+        task_dir = Path(f"/proc/{self.proc.pid}/task")
+        for task in task_dir.iterdir():
+            try:
+                out.extend(int(p) for p in (task / "children").read_text().split())
+            except OSError:
+                pass
+        return sorted(out)
+
+    def metric(self, name: str) -> float | None:
+        """One sample of /metrics (``name`` with its labels, as exposed), or None when absent."""
+        for line in self.request("GET", "/metrics").body.decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+        return None
 
     def log_lines(self) -> list[str]:
         return list(self.output)

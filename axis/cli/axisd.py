@@ -14,13 +14,12 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 from twisted.internet import endpoints
 
 from axis import logs
-from axis.app import PID_FILE, Reloader, build, build_policy
+from axis.app import PID_FILE, Reloader, build, build_policy, with_data_dir
 from axis.config import AxisConfig, ConfigError, load
 from axis.errors import AxisError
 
@@ -35,9 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--check-config", action="store_true", help="check the configuration and exit")
     args = parser.parse_args(argv)
     def adjust(config: AxisConfig) -> AxisConfig:
-        if args.data_dir is None:
-            return config
-        return replace(config, server=replace(config.server, data_dir=args.data_dir.resolve()))
+        return with_data_dir(config, args.data_dir)
 
     try:
         config = adjust(load(args.config))

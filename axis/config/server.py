@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,30 @@ class ServerConfig:
     port: int = 8080
     data_dir: Path = Path("var")  # resolved against the configuration file's directory
     request_timeout: float = 60.0  # seconds a request may take, body included
+    # processes that check packages and sign receipts (0: the daemon's own threads do it); default one per core
+    intake_processes: int = field(default_factory=lambda: _auto())
+
+
+def _auto() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+def _intake_processes(s: _Section) -> int:
+    """``"auto"`` (the default: one per CPU core, at least 1) or a count 0..64 (0: no separate processes)."""
+    raw = s.get("intake_processes", object, "auto")
+    if raw == "auto":
+        return _auto()
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= 64:
+        raise s.error("intake_processes", f'expected "auto" or a count 0..64, got {raw!r}')
+    return raw
 
 
 def read_server(path: Path, data: Any) -> ServerConfig:
     s = _Section(path, "server", data)
     server = ServerConfig(host=s.get("host", str, "127.0.0.1"), port=s.get("port", int, 8080),
                           data_dir=s.resolve(s.get("data_dir", str, "var")),
-                          request_timeout=s.duration("request_timeout", 60.0))
+                          request_timeout=s.duration("request_timeout", 60.0),
+                          intake_processes=_intake_processes(s))
     if server.port > 65535:
         raise ConfigError(path, "server.port", f"{server.port} is not a TCP port")
     s.done()

@@ -161,13 +161,11 @@ class PackagesResource(ApiResource):
     @staticmethod
     def _accepted(result: tuple[Prepared, Stored]) -> Answer:
         prepared, stored = result
-        verdict = prepared.verdict
         answer = _json({
             "message_id": stored.message_id,
             "duplicate": stored.duplicate,
-            "recipients": [{"code": d.code, "mode": d.mode.value} for d in prepared.routing.destinations],
-            "verdict": {"signature": verdict.signature.to_dict() if verdict.signature else None,
-                        "warnings": [p.to_dict() for p in verdict.warnings]},
+            "recipients": [{"code": code, "mode": mode.value} for code, mode in prepared.recipients],
+            "verdict": {"signature": prepared.signature, "warnings": [p.to_dict() for p in prepared.warnings]},
         })
         # The signed receipt goes in as stored: byte for byte what was signed, and no re-encoding.
         return Answer(202, answer[:-1] + b', "receipt": ' + stored.receipt + b"}")

@@ -1,0 +1,98 @@
+"""The intake process: read jobs from stdin, answer on stdout, until stdin closes.
+
+Started by :class:`axis.workers.pool.IntakePool` as ``python -m axis.workers.child --config
+FILE --data-dir DIR``.  It loads the configuration and the receipt identity exactly as
+the daemon does, says READY, then answers each JOB in order.  Logs go to stderr, which
+the daemon points at its own log stream.  It ignores SIGINT and SIGHUP (the daemon
+decides when it stops: it closes stdin, and the process finishes what it has and
+exits) and dies with its parent because stdin then closes too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import BinaryIO
+
+from axis import logs
+from axis.workers.frames import ERROR, FAILED, HEADER, JOB, PREPARED, READY, REFUSED, encode
+
+log = logging.getLogger("axis.intake")
+
+
+def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
+    data = stream.read(size)
+    if not data:
+        return None
+    if len(data) != size:
+        raise EOFError("stdin closed inside a frame")
+    return data
+
+
+def serve(stdin: BinaryIO, out_fd: int, config_path: Path, data_dir: Path | None) -> int:
+    import pickle
+
+    from axis.app import build_policy, identity, with_data_dir
+    from axis.config import load
+    from axis.intake import Intake, Refused
+    from axis.vntime import now as vn_now
+
+    def send(*frame: object) -> None:
+        data = encode(*frame)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(out_fd, view):]
+
+    try:
+        config = with_data_dir(load(config_path), data_dir)
+        policy = build_policy(config)
+        intake = Intake(identity(config), config.axis.code, vn_now)
+    except Exception as exc:  # the daemon reports it (a reload is refused, a start fails)
+        send(FAILED, f"{type(exc).__name__}: {exc}")
+        return 2
+    registry = policy.registry
+    send(READY, {"pid": os.getpid(), "agencies": len(registry)})
+
+    while True:
+        header = _read_exactly(stdin, HEADER.size)
+        if header is None:
+            return 0
+        (size,) = HEADER.unpack(header)
+        body = _read_exactly(stdin, size)
+        if body is None:
+            raise EOFError("stdin closed inside a frame")
+        kind, job_id, agency_key, data = pickle.loads(body)
+        assert kind == JOB
+        try:
+            agency = registry.get(agency_key)
+            if agency is None:  # a reload removed it between the daemon's check and ours
+                from axis.errors import Code, Problem
+                raise Refused((Problem(Code.AUTH_INVALID, f"{agency_key} is no longer registered"),))
+            prepared = intake.prepare(policy, agency, data)
+        except Refused as refused:
+            send(REFUSED, job_id, refused)
+        except Exception as exc:  # a bug: the daemon answers internal.error, the log keeps the details
+            log.exception("intake of job %s failed", job_id)
+            send(ERROR, job_id, f"{type(exc).__name__}: {exc}")
+        else:
+            send(PREPARED, job_id, replace(prepared, message=replace(prepared.message, data=b"")))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="axis-intake", description="An intake process of axisd (internal).")
+    parser.add_argument("--config", required=True, type=Path)
+    parser.add_argument("--data-dir", type=Path)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    logs.setup(sys.stderr, twisted=False)
+    return serve(sys.stdin.buffer, sys.stdout.fileno(), args.config, args.data_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""The intake pool with real child processes and the real reactor (trial drives it): jobs, refusals,
+a reload whose configuration the children cannot load, and a clean stop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from daemon import AgencySpec, Axisd
+from packages import edoc
+from twisted.internet import defer, reactor
+from twisted.trial import unittest
+
+from axis.intake import Prepared, Refused
+from axis.registry import DeliveryMode
+from axis.workers.pool import IntakePool, StartFailed
+
+G22, H41 = "000.00.00.G22", "000.00.00.H41"
+
+
+def document(n: int) -> bytes:
+    return edoc(sender=f"<edXML:From><edXML:OrganId>{G22}</edXML:OrganId><edXML:OrganName>VPCP</edXML:OrganName>"
+                "</edXML:From>", to=(H41,),
+                document_id=f"<edXML:DocumentId>{G22},2026/11/22,{n}/VPCP</edXML:DocumentId>")
+
+
+class IntakePoolTests(unittest.TestCase):
+    timeout = 60
+
+    def setUp(self) -> None:
+        root = Path(self.mktemp())
+        self.axisd = Axisd(root, [AgencySpec(G22), AgencySpec(H41)])  # its configuration only; not started
+        self.axisd.data_dir.mkdir()
+        self.pool = IntakePool(reactor, IntakePool.child_command(self.axisd.config, self.axisd.data_dir), 2)
+
+    def tearDown(self) -> defer.Deferred[None]:
+        return self.pool.stop()
+
+    @defer.inlineCallbacks
+    def test_jobs_refusals_and_a_reload_the_children_cannot_load(self):  # type: ignore[no-untyped-def]
+        assert self.pool.prepare(G22, document(0)) is None  # nothing ready yet: the caller uses its threads
+        yield self.pool.start()
+        assert self.pool.ready == 2
+        first = [c.pid for c in self.pool.children]
+
+        data = document(1)
+        prepared = yield self.pool.prepare(G22, data)
+        assert isinstance(prepared, Prepared)
+        assert prepared.message.data == data  # given back by the daemon's side, not sent through the pipe
+        assert prepared.recipients == ((H41, DeliveryMode.PULL),) and prepared.message.sender == G22
+        assert prepared.signature is not None and prepared.signature["class"] == "absent"
+
+        refused = yield self.assertFailure(self.pool.prepare(G22, b"<edXML/>"), Refused)
+        assert refused.problems[0].code.code.startswith("edxml.")
+        spoofed = yield self.assertFailure(self.pool.prepare(H41, data), Refused)  # From is G22
+        assert spoofed.problems[0].code.code == "auth.not-your-agency"
+
+        agencies = self.axisd.conf / "agencies.toml"
+        agencies.write_text(agencies.read_text() + '[[agency]]\ncode = "not a code"\nname = "x"\n')
+        failed = yield self.assertFailure(self.pool.replace(), StartFailed)
+        assert "agencies.toml" in str(failed) and "not a code" in str(failed)
+        assert [c.pid for c in self.pool.children] == first and self.pool.ready == 2  # the old ones serve on
+        again = yield self.pool.prepare(G22, document(2))
+        assert again.message.document_id.endswith(",2/VPCP")
+
+    @defer.inlineCallbacks
+    def test_stop_answers_what_was_queued_first(self):  # type: ignore[no-untyped-def]
+        yield self.pool.start()
+        pending = [self.pool.prepare(G22, document(n)) for n in range(20)]
+        stopped = self.pool.stop()
+        results = yield defer.gatherResults(pending)
+        yield stopped
+        assert len({r.message.message_id for r in results}) == 20
+        assert all(c.exited for c in self.pool.children)
