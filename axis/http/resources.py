@@ -40,9 +40,6 @@ class LimitedRequest(Request):
     """Discards body bytes beyond the site's limit instead of spooling them; the resource then answers 413."""
 
     too_large = False
-    # No resource here reads form arguments from a body; parsing every POST's Content-Type (with the
-    # email package) cost a seventh of the reactor thread's time.
-    _parsePOSTFormSubmission = False
 
     def gotLength(self, length: int | None) -> None:
         limit = self.channel.site.max_body  # type: ignore[union-attr,attr-defined]
@@ -124,7 +121,9 @@ class CheckResource(Resource):
 
 class AxisSite(Site):
     def __init__(self, root: Resource, max_body: int, idle_timeout: float = 60.0) -> None:
-        super().__init__(root, timeout=idle_timeout)
+        # No resource here reads form arguments from a body; parsing every POST's Content-Type (with the
+        # email package) cost a seventh of the reactor thread's time.
+        super().__init__(root, timeout=idle_timeout, parsePOSTFormSubmission=False)
         self.requestFactory = LimitedRequest  # type: ignore[assignment]
         self.max_body = max_body
         self.displayTracebacks = False
