@@ -76,7 +76,7 @@ class Axisd:
     """One daemon configuration in ``root``; start, stop, kill and restart it like an operator would."""
 
     def __init__(self, root: Path, agencies: list[AgencySpec], dead_after: float = 30, extra: str = "",
-                 pki_dir: Path | None = None, server: str = "") -> None:
+                 pki_dir: Path | None = None, server: str = "", routes: str = "", request_timeout: float = 20) -> None:
         self.root = root
         self.conf = root / "conf"
         self.conf.mkdir(parents=True, exist_ok=True)
@@ -84,12 +84,12 @@ class Axisd:
         secrets.mkdir(exist_ok=True)
         self.agencies = agencies
         self.data_dir = root / "var"
-        (self.conf / "agencies.toml").write_text("".join(a.toml(secrets) + "\n" for a in agencies),
+        (self.conf / "agencies.toml").write_text("".join(a.toml(secrets) + "\n" for a in agencies) + routes,
                                                  encoding="utf-8")
         trust = f'trust_ca = ["{pki_dir / "ca.pem"}"]' if pki_dir is not None else ""
         self.config = self.conf / "axisd.toml"
         self.config.write_text(
-            f'[server]\nhost = "127.0.0.1"\nport = 8080\ndata_dir = "{self.data_dir}"\nrequest_timeout = 20\n{server}\n'
+            f'[server]\nhost = "127.0.0.1"\nport = 8080\ndata_dir = "{self.data_dir}"\nrequest_timeout = {request_timeout}\n{server}\n'
             f'[axis]\ncode = "{AXIS_CODE}"\nname = "Trục thử nghiệm"\n'
             f"[signatures]\n{trust}\n"
             f'[registry]\nagencies = ["agencies.toml"]\n'

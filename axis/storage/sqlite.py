@@ -183,8 +183,22 @@ class SqliteStore:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self.db.atomic():
+        """One write transaction that takes the write lock first (``BEGIN IMMEDIATE``): a deferred one would read,
+        then fail at once with "database is locked" when another process writes, instead of waiting for it."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
             yield
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except BaseException:  # nothing of the group is durable; leave the connection ready for the next one
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
