@@ -146,7 +146,9 @@ class ApiResource(Resource):
         request.setHeader(b"Content-Type", answer.content_type)
         for name, value in answer.headers.items():
             request.setHeader(name, value)
-        request.write(answer.body if isinstance(answer.body, bytes) else _json(answer.body))
+        body = answer.body if isinstance(answer.body, bytes) else _json(answer.body)
+        request.setHeader(b"Content-Length", b"%d" % len(body))  # one write, not chunked
+        request.write(body)
         request.finish()
 
 
