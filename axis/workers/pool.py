@@ -258,7 +258,9 @@ class IntakePool:
             return
         fresh = self._spawn(dead.index)
         self.children[self.children.index(dead)] = fresh
-        fresh.ready.addCallbacks(lambda _: self.on_change(self.ready, True), lambda f: None)
+        def failed(failure: Failure) -> None:
+            log.error("intake process could not start again (%s); trying later", failure.getErrorMessage())
+        fresh.ready.addCallbacks(lambda _: self.on_change(self.ready, True), failed)
 
     def _changed(self, *_: object) -> None:
         self.on_change(self.ready, False)
