@@ -79,13 +79,12 @@ class App:
     pusher: Pusher
     site: AxisSite
     signer: ReceiptSigner
-    pool: IntakePool | None = None
     _loops: list[LoopingCall] = field(default_factory=list)
 
     def start(self) -> None:
         self.service.start()
-        if self.pool is not None:
-            self.pool.start()
+        if self.service.pool is not None:
+            self.service.pool.start()
         self.pusher.start()
         gauges = LoopingCall(self.update_gauges)
         gauges.clock = self.reactor
@@ -104,8 +103,8 @@ class App:
             if loop.running:
                 loop.stop()
         d = self.pusher.stop()
-        if self.pool is not None:  # its queued packages still reach the writer
-            pool = self.pool
+        pool = self.service.pool
+        if pool is not None:  # its queued packages still reach the writer
             d.addBoth(lambda _: pool.stop())
         d.addBoth(lambda _: self.service.stop())
         return d
@@ -124,11 +123,11 @@ def build(reactor: Any, config: AxisConfig) -> App:
         service.pool = IntakePool(reactor, IntakePool.child_command(config.source.resolve(), config.server.data_dir),
                                   config.server.intake_processes, on_change=metrics.intake_changed)
     site = build_site(reactor, service, metrics, config.limits.max_bytes, config.server.request_timeout)
-    _settle()
-    return App(reactor, config, metrics, service, pusher, site, signer, service.pool)
+    settle()
+    return App(reactor, config, metrics, service, pusher, site, signer)
 
 
-def _settle() -> None:
+def settle() -> None:
     """Move the long-lived registry out of the cyclic collector's sight: with a national registry a full
     collection walks every agency object (a third of a second during which the reactor stands still).
     Freed objects still go by reference counting, so a reload's old registry does not leak."""
@@ -178,13 +177,14 @@ class Reloader:
         needs_restart = _restart_needed(self.app.config, loaded[0])
         if needs_restart:
             raise ConfigError(self.path, ", ".join(needs_restart), "cannot change while running; restart axisd")
-        if self.app.pool is None:
+        pool = self.app.service.pool
+        if pool is None:
             return loaded
 
         def refused(failure: Failure) -> Failure:
             failure.trap(StartFailed)
             raise ConfigError(self.path, "", f"the intake processes cannot load it: {failure.getErrorMessage()}")
-        return self.app.pool.replace().addCallbacks(lambda _: loaded, refused)
+        return pool.replace().addCallbacks(lambda _: loaded, refused)
 
     def _swap(self, loaded: tuple[AxisConfig, Policy]) -> dict[str, Any]:
         config, policy = loaded
@@ -197,7 +197,7 @@ class Reloader:
         app.metrics.reload_ok.set(1)
         app.metrics.reload_ok_time.set(time.time())
         app.metrics.registry_agencies.set(len(config.registry))
-        _settle()
+        settle()
         after = config.registry.summary()
         log.info("configuration reloaded from %s: %s (was %s)", self.path, dict(after), dict(before),
                  extra={"event": "reload"})

@@ -31,6 +31,7 @@ import logging
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -132,10 +133,7 @@ class Receipt:
         """Read a receipt object exactly: every field, nothing else (an unknown field is not silently dropped)."""
         if not isinstance(data, dict):
             raise _malformed(f"the receipt must be a JSON object, got {_kind_of(data)}")
-        missing = [k for k in _FIELDS if k not in data]
-        extra = sorted(str(k) for k in data if k not in _FIELDS)
-        if missing or extra:
-            raise _malformed(_fields_problem("receipt", missing, extra))
+        _exact_fields("receipt", data, _FIELDS)
         if not isinstance(data["recipients"], list):
             raise _malformed(f"recipients must be a list, got {_kind_of(data['recipients'])}")
         try:
@@ -232,13 +230,17 @@ def _kind_of(value: Any) -> str:
             float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
 
 
-def _fields_problem(what: str, missing: list[str], extra: list[str]) -> str:
+def _exact_fields(what: str, data: dict[str, Any], fields: Sequence[str]) -> None:
+    """Refuse a missing field and an unknown one alike (nothing is silently dropped)."""
+    missing = [k for k in fields if k not in data]
+    extra = sorted(str(k) for k in data if k not in fields)
     parts = []
     if missing:
         parts.append("missing " + ", ".join(missing))
     if extra:
         parts.append("unexpected " + ", ".join(extra))
-    return f"{what}: " + "; ".join(parts)
+    if parts:
+        raise _malformed(f"{what}: " + "; ".join(parts))
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -298,17 +300,11 @@ def verify_receipt(signed: dict[str, Any] | bytes | str, certificate: x509.Certi
     data = _load(signed)
     if not isinstance(data, dict):
         raise _malformed(f"the signed receipt must be a JSON object, got {_kind_of(data)}")
-    missing = [k for k in ("receipt", "signature") if k not in data]
-    extra = sorted(str(k) for k in data if k not in ("receipt", "signature"))
-    if missing or extra:
-        raise _malformed(_fields_problem("signed receipt", missing, extra))
+    _exact_fields("signed receipt", data, ("receipt", "signature"))
     sig = data["signature"]
     if not isinstance(sig, dict):
         raise _malformed(f"signature must be an object, got {_kind_of(sig)}")
-    missing = [k for k in _SIGNATURE_FIELDS if k not in sig]
-    extra = sorted(str(k) for k in sig if k not in _SIGNATURE_FIELDS)
-    if missing or extra:
-        raise _malformed(_fields_problem("signature", missing, extra))
+    _exact_fields("signature", sig, _SIGNATURE_FIELDS)
     for name in _SIGNATURE_FIELDS:
         if not isinstance(sig[name], str):
             raise _malformed(f"signature.{name} must be a string, got {_kind_of(sig[name])}")

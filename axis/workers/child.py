@@ -13,38 +13,43 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import pickle
 import signal
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
 from axis import logs
+from axis.app import build_policy, identity, settle, with_data_dir
+from axis.config import load
+from axis.errors import Code, Problem
+from axis.intake import Intake, Refused
+from axis.vntime import now as vn_now
 from axis.workers.frames import ERROR, FAILED, HEADER, JOB, PREPARED, READY, REFUSED, encode
 
 log = logging.getLogger("axis.intake")
 
 
-def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
-    data = stream.read(size)
-    if not data:
-        return None
-    if len(data) != size:
-        raise EOFError("stdin closed inside a frame")
-    return data
+def _frames(stream: BinaryIO) -> Iterator[bytes]:
+    """Frame bodies until stdin closes between two frames (the daemon's signal to finish)."""
+    while True:
+        header = stream.read(HEADER.size)
+        if not header:
+            return
+        if len(header) != HEADER.size:
+            raise EOFError("stdin closed inside a frame")
+        (size,) = HEADER.unpack(header)
+        body = stream.read(size)
+        if len(body) != size:
+            raise EOFError("stdin closed inside a frame")
+        yield body
 
 
 def serve(stdin: BinaryIO, out_fd: int, config_path: Path, data_dir: Path | None) -> int:
-    import pickle
-
-    from axis.app import build_policy, identity, with_data_dir
-    from axis.config import load
-    from axis.intake import Intake, Refused
-    from axis.vntime import now as vn_now
-
     def send(*frame: object) -> None:
-        data = encode(*frame)
-        view = memoryview(data)
+        view = memoryview(encode(*frame))
         while view:
             view = view[os.write(out_fd, view):]
 
@@ -56,22 +61,15 @@ def serve(stdin: BinaryIO, out_fd: int, config_path: Path, data_dir: Path | None
         send(FAILED, f"{type(exc).__name__}: {exc}")
         return 2
     registry = policy.registry
+    settle()
     send(READY, {"pid": os.getpid(), "agencies": len(registry)})
 
-    while True:
-        header = _read_exactly(stdin, HEADER.size)
-        if header is None:
-            return 0
-        (size,) = HEADER.unpack(header)
-        body = _read_exactly(stdin, size)
-        if body is None:
-            raise EOFError("stdin closed inside a frame")
+    for body in _frames(stdin):
         kind, job_id, agency_key, data = pickle.loads(body)
         assert kind == JOB
         try:
             agency = registry.get(agency_key)
             if agency is None:  # a reload removed it between the daemon's check and ours
-                from axis.errors import Code, Problem
                 raise Refused((Problem(Code.AUTH_INVALID, f"{agency_key} is no longer registered"),))
             prepared = intake.prepare(policy, agency, data)
         except Refused as refused:
@@ -81,6 +79,7 @@ def serve(stdin: BinaryIO, out_fd: int, config_path: Path, data_dir: Path | None
             send(ERROR, job_id, f"{type(exc).__name__}: {exc}")
         else:
             send(PREPARED, job_id, replace(prepared, message=replace(prepared.message, data=b"")))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,7 @@ import hashlib
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -213,3 +214,25 @@ def test_writer_reports_a_failed_commit_to_every_job(tmp_path: Path) -> None:
     assert len(outcomes) == 3 and all(isinstance(e, sqlite3.OperationalError) for e in outcomes)
     assert writer.last_error is not None
     assert SqliteStore(path, readonly=True).mailbox(H41, 10) == []  # nothing of the failed group is there
+
+
+def _plan_of(store: SqliteStore, call: Callable[[], object]) -> str:
+    """The query plan of the statement ``call`` runs (what SQLite would really do, whatever the text)."""
+    seen: list[str] = []
+    store.conn.set_trace_callback(seen.append)
+    try:
+        call()
+    finally:
+        store.conn.set_trace_callback(None)
+    sql = next(s for s in seen if s.lstrip().upper().startswith("SELECT"))
+    return " | ".join(row[3] for row in store.conn.execute("EXPLAIN QUERY PLAN " + sql))
+
+
+def test_mailbox_and_queue_depth_use_the_indexes_of_waiting_deliveries(store: SqliteStore) -> None:
+    from axis.storage.base import PENDING_STATES
+    from axis.storage.sqlite import _IN_MAILBOX
+    assert _IN_MAILBOX == "state IN ({}) AND mode != 'upstream'".format(",".join(f"'{s.value}'" for s in PENDING_STATES))
+    put(store, message(1), message(2))
+    assert "USING INDEX deliveries_mailbox" in _plan_of(store, lambda: store.mailbox(H41, 10))
+    assert "USING INDEX deliveries_queue" in _plan_of(store, lambda: store.queue_depths())
+    assert "TEMP B-TREE" not in _plan_of(store, lambda: store.mailbox(H41, 10))  # the index gives the order
