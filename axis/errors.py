@@ -150,6 +150,31 @@ class Code(enum.Enum):
                     "Yêu cầu xử lý quá thời gian; có thể gửi lại")
     MESSAGE_NOT_FOUND = ("message.not-found", _E, 404, "No such message for this agency",
                          "Không có gói tin này cho cơ quan")
+    MESSAGE_WITHDRAWN = ("message.withdrawn", _E, 410,
+                         "The sender withdrew this package before it was fetched (revoked or replaced)",
+                         "Văn bản đã được đơn vị gửi thu hồi hoặc thay thế trước khi nhận")
+    # -- business flows: statuses, revoke, update, replace, duplicates
+    STATUS_UNKNOWN_DOCUMENT = ("status.unknown-document", _E, 422,
+                               "The status names a document that axis never carried from that sender",
+                               "Trạng thái cho văn bản mà trục chưa từng chuyển từ đơn vị gửi này")
+    STATUS_NOT_PARTY = ("status.not-party", _E, 403, "The author of the status is not a party to the document",
+                        "Đơn vị gửi trạng thái không phải là bên nhận hoặc gửi văn bản")
+    STATUS_OUT_OF_ORDER = ("status.out-of-order", _E, 409,
+                           "The status does not follow from the document's status history",
+                           "Trạng thái không phù hợp với quá trình xử lý trước đó của văn bản")
+    DOCUMENT_CONFLICT = ("document.conflict", _E, 409,
+                         "This sender already sent a different document with this DocumentId",
+                         "Đơn vị đã gửi một văn bản khác có cùng mã văn bản (DocumentId)")
+    DOCUMENT_UNKNOWN_ORIGINAL = ("document.unknown-original", _E, 422,
+                                 "The revoke, update or replacement names a document axis never carried "
+                                 "from this sender",
+                                 "Văn bản bị thu hồi, cập nhật hoặc thay thế chưa từng được trục chuyển")
+    DOCUMENT_NOT_RECIPIENT = ("document.not-a-recipient", _E, 422,
+                              "The revoke or replacement names an agency that did not receive the original",
+                              "Đơn vị nhận không có trong danh sách nhận văn bản gốc")
+    DELIVERY_FAILED_EARLIER = ("delivery.failed-earlier", _W, 200,
+                               "This package was accepted before, and its delivery failed for some recipients",
+                               "Gói tin đã được tiếp nhận trước đây và chưa chuyển được tới một số đơn vị")
     STORAGE_UNAVAILABLE = ("storage.unavailable", _E, 503, "Storage is unavailable; nothing was accepted",
                            "Kho lưu trữ không sẵn sàng; gói tin chưa được tiếp nhận")
     # -- axis's signed acceptance receipts

@@ -111,6 +111,9 @@ class Intake:
         business = None
         status_code = None
         priority = 0
+        business_type: int | None = None
+        original_id: str | None = None
+        replaces: tuple[tuple[str, tuple[str, ...]], ...] = ()
         if isinstance(package, StatusPackage):
             status_code = package.status_code or package.status_code_raw
             if routed.document_id and routed.doc_sender and routed.business_recipient and status_code:
@@ -121,10 +124,41 @@ class Intake:
                     description=package.description, message_id=message_id)
         elif isinstance(package, EdocPackage):
             priority = package.priority or 0
+            business_type, original_id, replaces = _business_links(package, registry)
         message = NewMessage(
             message_id=message_id, kind=package.kind, sender=agency.key, document_id=routed.document_id,
             doc_sender=routed.doc_sender, status_code=status_code, priority=priority, sha256=verdict.sha256,
             data=data, accepted_at=accepted_at, accepted_ns=accepted_ns, signature=verdict.signature.cls.value,
-            receipt=receipt, deliveries=deliveries, business=business)
+            receipt=receipt, deliveries=deliveries, business=business, business_type=business_type,
+            original_id=original_id, replaces=replaces)
         return Prepared(message, verdict.signature.to_dict(), verdict.warnings,
                         tuple((d.code, d.mode) for d in routed.destinations))
+
+
+def _business_links(package: EdocPackage, registry: Registry
+                    ) -> tuple[int | None, str | None, tuple[tuple[str, tuple[str, ...]], ...]]:
+    """(business type, the DocumentId a revoke/update/replacement concerns, what a replacement replaces).
+
+    The original is ``Bussiness/DocumentId`` when given, else the package's own DocumentId (a revoke reuses
+    it).  A replacement names what it replaces in ``ReplacementInfoList``: each DocumentId with the
+    recipients (``OrganIdList``) whose copy it replaces; none listed means all of its own recipients."""
+    b = package.business
+    if b is None or b.doc_type in (None, 0):
+        return (b.doc_type if b else None), None, ()
+    original = b.document_id or package.document_id
+    replaces: dict[str, tuple[str, ...]] = {}
+    if b.doc_type == 3:
+        for info in b.replacements:
+            if info.document_id:
+                codes = tuple(_key(registry, c) for c in info.organ_ids)
+                replaces[info.document_id] = tuple(dict.fromkeys(replaces.get(info.document_id, ()) + codes))
+        if replaces:
+            original = next(iter(replaces))
+    return b.doc_type, original, tuple(replaces.items())
+
+
+def _key(registry: Registry, code: str) -> str:
+    """The canonical code axis stores for ``code`` (as routing would), or the text itself if unknown."""
+    found = registry.destination(code)
+    return found.code if found is not None else code.strip()
+

@@ -1,6 +1,7 @@
 """Where a package goes, decided from its model and the registry alone.
 
-* A document goes to each ``To`` (one copy per agency, whichever code form was used).
+* A document goes to each ``To`` (one copy per agency, whichever code form was used); an update
+  (Bussiness type 2) with a ``ReceiverList`` goes to the receivers listed there instead.
 * A status goes to ``ResponseFor/OrganId``: for codes 01–06, 15 and 16 that is the
   original sender; for 13 (recall) the original sender is the author and
   ``ResponseFor/OrganId`` is the recipient of the document (the reference, §2).
@@ -31,7 +32,8 @@ def route(package: Package, sender: Agency, registry: Registry) -> Routing:
     """The destinations of ``package`` sent by ``sender``; raises AxisError route.*."""
     if isinstance(package, EdocPackage):
         codes = [t.organ_id for t in package.to if t.organ_id]
-        destinations = _resolve(codes, registry)
+        listed = _listed_receivers(package)
+        destinations = _resolve(listed or codes, registry)
         return Routing(destinations, package.document_id, sender.key)
     assert isinstance(package, StatusPackage)
     rf = package.response_for
@@ -45,6 +47,14 @@ def route(package: Package, sender: Agency, registry: Registry) -> Routing:
     else:  # the recipient reports on a document it received from ResponseFor/OrganId
         doc_sender, business_recipient = counterparty, sender.key
     return Routing(destinations, rf.document_id if rf else None, doc_sender, business_recipient)
+
+
+def _listed_receivers(package: EdocPackage) -> list[str]:
+    """An update (Bussiness type 2) that lists its receivers (ReceiverList) goes to them rather than to To."""
+    b = package.business
+    if b is None or b.doc_type != 2 or b.document_info is None:
+        return []
+    return [r.organ_id for r in b.document_info.receivers if r.organ_id]
 
 
 def _resolve(codes: list[str], registry: Registry) -> tuple[Destination, ...]:

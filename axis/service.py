@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
+from axis import business
 from axis.errors import AxisError, Code
 from axis.intake import Intake, Policy, Prepared
 from axis.metrics import Metrics
@@ -184,7 +185,7 @@ class AxisService:
 
         def store(prepared: Prepared) -> Deferred[tuple[Prepared, Stored]]:
             self.metrics.observe_signature(prepared.message.signature)
-            stored = self.write(lambda s: s.store_message(prepared.message))
+            stored = self.write(lambda s: business.store(s, prepared.message, self.intake.axis_code))
             return stored.addCallback(lambda result: (prepared, result))
 
         def accepted(result: tuple[Prepared, Stored]) -> tuple[Prepared, Stored]:

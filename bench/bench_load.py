@@ -768,6 +768,8 @@ def main() -> int:
     parser.add_argument("--rate-connections", type=int, default=64, help="connections of the open-loop phase")
     parser.add_argument("--max-rate", type=float, default=1500.0, help="packages pre-built per second of a "
                         "closed-loop phase; a phase that uses them all ends early (and says so)")
+    parser.add_argument("--intake-processes", type=int, default=None, help="axisd's [server] intake_processes "
+                        "(default: its own default, one per core)")
     parser.add_argument("--dir", type=Path, default=None, help="where to make the temporary directory")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (daemon log, data)")
     parser.add_argument("--json-out", type=Path, default=None, help="write the report as JSON to this file")
@@ -803,7 +805,8 @@ def main() -> int:
         print(f"bench: {args.agencies} agencies, {n_packages} packages signed in {sign_s:.1f} s "
               f"(PKI {pki_s:.1f} s)", flush=True)
 
-        axisd = BenchAxisd(root, [AgencySpec(c) for c in codes], pki_dir=root / "pki")
+        server = "" if args.intake_processes is None else f"intake_processes = {args.intake_processes}"
+        axisd = BenchAxisd(root, [AgencySpec(c) for c in codes], pki_dir=root / "pki", server=server)
         t = time.perf_counter()
         axisd.start()
         start_s = time.perf_counter() - t

@@ -29,7 +29,7 @@ from axis.errors import AxisError, Code, Problem
 from axis.intake import Prepared, Refused
 from axis.registry import Agency
 from axis.service import AxisService
-from axis.storage.base import AckResult, MailboxItem, MessageView, Stored
+from axis.storage.base import TAKEN_BACK, AckResult, MailboxItem, MessageView, State, Stored
 from axis.vntime import now as vn_now
 
 log = logging.getLogger(__name__)
@@ -163,12 +163,23 @@ class PackagesResource(ApiResource):
     @staticmethod
     def _accepted(result: tuple[Prepared, Stored]) -> Answer:
         prepared, stored = result
-        answer = _json({
+        warnings = [p.to_dict() for p in prepared.warnings]
+        doc: dict[str, Any] = {
             "message_id": stored.message_id,
             "duplicate": stored.duplicate,
             "recipients": [{"code": code, "mode": mode.value} for code, mode in prepared.recipients],
-            "verdict": {"signature": prepared.signature, "warnings": [p.to_dict() for p in prepared.warnings]},
-        })
+            "verdict": {"signature": prepared.signature, "warnings": warnings},
+        }
+        if stored.duplicate:  # where the first copy stands: a failed delivery is never passed off as a success
+            doc["deliveries"] = [{"code": code, "state": state.value} for code, state in stored.deliveries]
+            failed = [code for code, state in stored.deliveries if state in (State.FAILED, State.DEAD)]
+            if failed:
+                warnings.append(Problem(Code.DELIVERY_FAILED_EARLIER, ", ".join(failed)).to_dict())
+        if stored.withdrawn:
+            doc["withdrawn"] = list(stored.withdrawn)
+        if stored.superseded:
+            doc["superseded"] = list(stored.superseded)
+        answer = _json(doc)
         # The signed receipt goes in as stored: byte for byte what was signed, and no re-encoding.
         return Answer(202, answer[:-1] + b', "receipt": ' + stored.receipt + b"}")
 
@@ -204,6 +215,8 @@ class MailboxResource(ApiResource):
             if found is None:
                 raise AxisError.of(Code.MESSAGE_NOT_FOUND, message_id)
             item, data = found
+            if item.state in TAKEN_BACK:
+                raise AxisError.of(Code.MESSAGE_WITHDRAWN, f"{message_id} ({item.state.value})")
             answer = Answer(200, data, b"application/xml", {
                 b"X-Axis-Message-Id": item.message_id.encode(), b"X-Axis-Sha256": item.sha256.encode(),
                 b"X-Axis-From": item.sender.encode(), b"X-Axis-Trace": service.hop().encode()})

@@ -24,9 +24,12 @@ class State(str, enum.Enum):
     DONE = "done"  # the recipient acknowledged it (final)
     FAILED = "failed"  # the recipient reported it could not take it (final)
     DEAD = "dead"  # push gave up after the configured period; ``axisctl resend`` revives it
+    WITHDRAWN = "withdrawn"  # revoked by its sender before the recipient fetched it (final; never shown)
+    SUPERSEDED = "superseded"  # replaced by its sender before the recipient fetched it (final; never shown)
 
 
 PENDING_STATES = (State.QUEUED, State.DELIVERED, State.PROCESSING)
+TAKEN_BACK = (State.WITHDRAWN, State.SUPERSEDED)
 
 
 class Event(str, enum.Enum):
@@ -40,6 +43,8 @@ class Event(str, enum.Enum):
     FAILED = "failed"
     DEAD = "dead"
     RESENT = "resent"
+    WITHDRAWN = "withdrawn"
+    SUPERSEDED = "superseded"
 
 
 class AckResult(str, enum.Enum):
@@ -89,6 +94,9 @@ class NewMessage:
     receipt: bytes  # the signed receipt, returned again for a duplicate
     deliveries: tuple[NewDelivery, ...]
     business: BusinessEvent | None = None
+    business_type: int | None = None  # Bussiness/BussinessDocType as written: 0 new, 1 revoke, 2 update, 3 replace
+    original_id: str | None = None  # for a revoke, update or replacement: the DocumentId it concerns
+    replaces: tuple[tuple[str, tuple[str, ...]], ...] = ()  # a replacement: (DocumentId, recipients) it replaces
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,19 @@ class Stored:
     message_id: str
     receipt: bytes
     duplicate: bool  # the same sender sent the same bytes before: nothing new was stored
+    deliveries: tuple[tuple[str, State], ...] = ()  # a duplicate's: where its first copy stands now
+    withdrawn: tuple[str, ...] = ()  # recipients from whom a revoke took the unfetched original
+    superseded: tuple[str, ...] = ()  # recipients whose unfetched original a replacement took the place of
+
+
+@dataclass(frozen=True)
+class DocumentFacts:
+    """A document axis carried (a new document or a replacement), as business rules need to see it."""
+
+    message_id: str
+    sha256: str
+    accepted_at: str
+    deliveries: dict[str, tuple[State, str]]  # recipient -> (state, mode)
 
 
 @dataclass(frozen=True)
@@ -173,7 +194,14 @@ class QueueDepth:
 class WriteStore(Protocol):
     def transaction(self) -> AbstractContextManager[None]: ...
     def savepoint(self) -> AbstractContextManager[None]: ...
+    def duplicate(self, sender: str, sha256: str) -> Stored | None: ...
+    def document(self, doc_sender: str, document_id: str) -> DocumentFacts | None: ...
+    def history(self, doc_sender: str, document_id: str, recipient: str) -> list[str]: ...
     def store_message(self, msg: NewMessage) -> Stored: ...
+    def record_business(self, event: BusinessEvent) -> None: ...
+    def record_request(self, message_id: str, request: str, doc_sender: str, document_id: str,
+                       recipient: str) -> None: ...
+    def take_back(self, message_id: str, recipient: str, state: State, at: str, detail: str) -> None: ...
     def mark_fetched(self, recipient: str, message_id: str, at: str) -> bool: ...
     def acknowledge(self, recipient: str, message_id: str, result: AckResult, reason: str | None,
                     at: str) -> State: ...

@@ -25,7 +25,9 @@ from axis.errors import AxisError, Code
 from axis.storage.base import (
     AckResult,
     BusinessEvent,
+    TAKEN_BACK,
     DeliveryView,
+    DocumentFacts,
     Event,
     LedgerEntry,
     MailboxItem,
@@ -130,6 +132,25 @@ def _m0002(db: Database) -> None:
     db.execute("CREATE INDEX deliveries_queue ON deliveries(priority, accepted_ns) WHERE state = 'queued'")
 
 
+@migrations(name="0003_business_flows")
+def _m0003(db: Database) -> None:
+    """What revokes, updates and replacements need: the business type and the linked document of a message,
+    and the requests (a recipient's revoke, update or replacement waiting for its 15 or 16)."""
+    db.execute("ALTER TABLE messages ADD COLUMN business_type INTEGER")
+    db.execute("ALTER TABLE messages ADD COLUMN original_id TEXT")
+    db.execute("CREATE INDEX messages_original ON messages(original_id, doc_sender) WHERE original_id IS NOT NULL")
+    db.execute("""
+        CREATE TABLE requests (
+            id INTEGER PRIMARY KEY,
+            message_seq INTEGER NOT NULL REFERENCES messages(seq),
+            request TEXT NOT NULL,
+            doc_sender TEXT NOT NULL,
+            document_id TEXT NOT NULL,
+            recipient TEXT NOT NULL)""")
+    db.execute("CREATE INDEX requests_document ON requests(document_id, doc_sender, recipient)")
+    db.execute("CREATE INDEX business_ledger_recipient ON business_ledger(document_id, doc_sender, recipient)")
+
+
 def _connect(path: Path, readonly: bool) -> Database:
     uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
     conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=10)
@@ -214,19 +235,79 @@ class SqliteStore:
 
     # -- writes
 
+    def duplicate(self, sender: str, sha256: str) -> Stored | None:
+        """The message ``sender`` already sent with these exact bytes, with where its deliveries stand now."""
+        row = self.conn.execute("SELECT seq, id, receipt FROM messages WHERE sender = ? AND sha256 = ?",
+                                (sender, sha256)).fetchone()
+        if row is None:
+            return None
+        states = tuple((r[0], State(r[1])) for r in self.conn.execute(
+            "SELECT recipient, state FROM deliveries WHERE message_seq = ? ORDER BY recipient", (row[0],)))
+        return Stored(row[1], row[2], duplicate=True, deliveries=states)
+
+    def document(self, doc_sender: str, document_id: str) -> DocumentFacts | None:
+        """The first new document or replacement ``doc_sender`` sent as ``document_id`` (revokes and updates reuse
+        the id and are not documents of their own)."""
+        row = self.conn.execute(
+            "SELECT seq, id, sha256, accepted_at FROM messages WHERE document_id = ? AND doc_sender = ? "
+            "AND kind = 'edoc' AND coalesce(business_type, 0) NOT IN (1, 2) ORDER BY seq LIMIT 1",
+            (document_id, doc_sender)).fetchone()
+        if row is None:
+            return None
+        deliveries = {r[0]: (State(r[1]), r[2]) for r in self.conn.execute(
+            "SELECT recipient, state, mode FROM deliveries WHERE message_seq = ?", (row[0],))}
+        return DocumentFacts(row[1], row[2], row[3], deliveries)
+
+    def history(self, doc_sender: str, document_id: str, recipient: str) -> list[str]:
+        """The business steps of one document for one recipient, in the order axis accepted them: the status
+        codes of the business ledger and the requests (revoke, update, replace) that reached the recipient."""
+        rows = self.conn.execute(
+            "SELECT message_seq, id, status_code FROM business_ledger "
+            "WHERE document_id = ? AND doc_sender = ? AND recipient = ? "
+            "UNION ALL SELECT message_seq, id, request FROM requests "
+            "WHERE document_id = ? AND doc_sender = ? AND recipient = ? ORDER BY 1, 2",
+            (document_id, doc_sender, recipient, document_id, doc_sender, recipient)).fetchall()
+        return [r[2] for r in rows]
+
+    def _seq(self, message_id: str) -> int:
+        row = self.conn.execute("SELECT seq FROM messages WHERE id = ?", (message_id,)).fetchone()
+        if row is None:
+            raise AxisError.of(Code.MESSAGE_NOT_FOUND, message_id)
+        return int(row[0])
+
+    def record_business(self, event: BusinessEvent) -> None:
+        """A business ledger entry that is not a status package of its own (axis answering for a withdrawal)."""
+        assert event.message_id is not None
+        self._insert_business(self._seq(event.message_id), event)
+
+    def _insert_business(self, seq: int, b: BusinessEvent) -> None:
+        self.conn.execute(
+            "INSERT INTO business_ledger (doc_sender, document_id, recipient, status_code, author, message_seq, at, "
+            "status_time, description) VALUES (?,?,?,?,?,?,?,?,?)",
+            (b.doc_sender, b.document_id, b.recipient, b.status_code, b.author, seq, b.at, b.status_time,
+             b.description))
+
+    def record_request(self, message_id: str, request: str, doc_sender: str, document_id: str,
+                       recipient: str) -> None:
+        self.conn.execute("INSERT INTO requests (message_seq, request, doc_sender, document_id, recipient) "
+                          "VALUES (?,?,?,?,?)", (self._seq(message_id), request, doc_sender, document_id, recipient))
+
+    def take_back(self, message_id: str, recipient: str, state: State, at: str, detail: str) -> None:
+        """Withdraw or supersede one unfetched delivery (the caller checked that it is still queued)."""
+        event = Event.WITHDRAWN if state is State.WITHDRAWN else Event.SUPERSEDED
+        self._set_state(self._seq(message_id), recipient, state, at, event, detail, next_attempt_ns=None)
+
     def store_message(self, msg: NewMessage) -> Stored:
         c = self.conn
-        row = c.execute("SELECT id, receipt FROM messages WHERE sender = ? AND sha256 = ?",
-                        (msg.sender, msg.sha256)).fetchone()
-        if row is not None:
-            return Stored(row[0], row[1], duplicate=True)
         c.execute("INSERT OR IGNORE INTO payloads (sha256, size, data) VALUES (?, ?, ?)",
                   (msg.sha256, len(msg.data), msg.data))
         seq = c.execute(
             "INSERT INTO messages (id, kind, sender, document_id, doc_sender, status_code, priority, sha256, size, "
-            "accepted_at, accepted_ns, signature, receipt) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "accepted_at, accepted_ns, signature, receipt, business_type, original_id) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (msg.message_id, msg.kind, msg.sender, msg.document_id, msg.doc_sender, msg.status_code, msg.priority,
-             msg.sha256, len(msg.data), msg.accepted_at, msg.accepted_ns, msg.signature, msg.receipt)).lastrowid
+             msg.sha256, len(msg.data), msg.accepted_at, msg.accepted_ns, msg.signature, msg.receipt,
+             msg.business_type, msg.original_id)).lastrowid
         at = msg.accepted_at
         c.executemany(
             "INSERT INTO deliveries (message_seq, recipient, mode, target, state, priority, accepted_ns, "
@@ -242,12 +323,8 @@ class SqliteStore:
                   (seq, None, Event.QUEUED.value, at, queued)]
         c.executemany("INSERT INTO transport_ledger (message_seq, recipient, event, at, detail) VALUES (?,?,?,?,?)",
                       ledger)
-        b = msg.business
-        if b is not None:
-            c.execute("INSERT INTO business_ledger (doc_sender, document_id, recipient, status_code, author, "
-                      "message_seq, at, status_time, description) VALUES (?,?,?,?,?,?,?,?,?)",
-                      (b.doc_sender, b.document_id, b.recipient, b.status_code, b.author, seq, b.at, b.status_time,
-                       b.description))
+        if msg.business is not None:
+            self._insert_business(seq, msg.business)
         return Stored(msg.message_id, msg.receipt, duplicate=False)
 
     def _delivery(self, recipient: str, message_id: str, upstream: bool = False) -> tuple[int, str] | None:
@@ -268,8 +345,11 @@ class SqliteStore:
                           "VALUES (?,?,?,?,?)", (seq, recipient, event.value, at, detail))
 
     def mark_fetched(self, recipient: str, message_id: str, at: str) -> bool:
-        """The first fetch of a queued package delivers it; later fetches change nothing."""
+        """The first fetch of a queued package delivers it; later fetches change nothing.  A package its sender
+        took back meanwhile raises ``message.withdrawn``: the caller must not hand it over."""
         found = self._delivery(recipient, message_id)
+        if found is not None and State(found[1]) in TAKEN_BACK:
+            raise AxisError.of(Code.MESSAGE_WITHDRAWN, message_id)
         if found is None or found[1] != State.QUEUED.value:
             return False
         self._set_state(found[0], recipient, State.DELIVERED, at, Event.DELIVERED, "fetched by the recipient",
@@ -282,6 +362,8 @@ class SqliteStore:
         if found is None:
             raise AxisError.of(Code.MESSAGE_NOT_FOUND, message_id)
         seq, state = found[0], State(found[1])
+        if state in TAKEN_BACK:
+            raise AxisError.of(Code.MESSAGE_WITHDRAWN, message_id)
         if state in (State.DONE, State.FAILED):
             if (state is State.DONE) == (result is AckResult.DONE):
                 return state  # the same answer again: idempotent
@@ -407,9 +489,11 @@ class SqliteStore:
                            "ORDER BY seq DESC", (sender, limit))
 
     def trace(self, document_id: str, doc_sender: str | None = None) -> list[MessageView]:
+        """Every message of a document: itself, its statuses, and the revokes, updates and replacements naming it."""
         if doc_sender is None:
-            return self._views("document_id = ? ORDER BY seq", (document_id,))
-        return self._views("document_id = ? AND doc_sender = ? ORDER BY seq", (document_id, doc_sender))
+            return self._views("document_id = ? OR original_id = ? ORDER BY seq", (document_id, document_id))
+        return self._views("(document_id = ? OR original_id = ?) AND doc_sender = ? ORDER BY seq",
+                           (document_id, document_id, doc_sender))
 
     def _jobs(self, where: str, params: Sequence[object]) -> list[tuple[PushJob, str | None, str]]:
         """(job, last error, updated at) for the deliveries ``where`` selects."""

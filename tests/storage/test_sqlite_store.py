@@ -50,9 +50,14 @@ def test_mailbox_is_most_urgent_first_then_oldest(store: SqliteStore) -> None:
     assert [i.message_id for i in store.mailbox(H41, 2)] == ["m2", "m4"]
 
 
-def test_duplicate_bytes_from_the_same_sender_are_stored_once(store: SqliteStore) -> None:
-    first, again = put(store, message(1, data=b"<same/>"), message(2, data=b"<same/>"))
+def test_the_same_bytes_from_the_same_sender_are_found_and_cannot_be_stored_twice(store: SqliteStore) -> None:
+    assert store.duplicate(G22, hashlib.sha256(b"<same/>").hexdigest()) is None
+    (first,) = put(store, message(1, data=b"<same/>", to=(H41, G12)))
+    again = store.duplicate(G22, hashlib.sha256(b"<same/>").hexdigest())
     assert not first.duplicate and again.duplicate and again.message_id == "m1" and again.receipt == first.receipt
+    assert again.deliveries == ((G12, State.QUEUED), (H41, State.QUEUED))
+    with pytest.raises(sqlite3.IntegrityError):  # the unique index backs the rule up
+        put(store, message(2, data=b"<same/>"))
     assert len(store.mailbox(H41, 10)) == 1
 
 

@@ -1,0 +1,144 @@
+"""The business rules axis applies when it stores a package, inside the package's write transaction.
+
+Run on the writer thread (see :meth:`axis.service.AxisService.submit`), so every check sees the ledgers
+as they are and no two packages interleave: a status and a revoke racing for the same document are
+decided in the order they commit.  A refusal raises :class:`AxisError` and the savepoint rolls the
+package back whole.  Storage is reached through :class:`axis.storage.base.WriteStore` only.
+
+* The same sender and the same bytes again: the first receipt, nothing stored (the *duplicate*), with
+  where its deliveries stand now, so a failed delivery is never reported as a success.
+* A new document (or a replacement) whose sender already used its DocumentId with other bytes: refused,
+  ``document.conflict``, for as long as axis keeps the first (the retention period).
+* A status: the document must be one axis carried from that sender, its author a party to it, and the
+  step allowed by :mod:`axis.lifecycle`.
+* A revoke (Bussiness type 1), update (2) or replacement (3): the original must be one axis carried from
+  this sender.  Where the original still waits unfetched in a pull mailbox, a revoke withdraws it (the
+  recipient never sees either package; axis records 15 for it) and a replacement supersedes it.
+  Otherwise the recipient gets the request and answers 15 or 16.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from axis import lifecycle
+from axis.errors import AxisError, Code
+from axis.storage.base import TAKEN_BACK, BusinessEvent, DocumentFacts, NewMessage, State, Stored, WriteStore
+
+_NEW_DOCUMENT_TYPES = (None, 0, 3)  # types that are documents of their own, with their own DocumentId
+
+
+def store(store: WriteStore, msg: NewMessage, axis_code: str) -> Stored:
+    """Check ``msg`` against what axis already holds and store it; raises AxisError on a refusal."""
+    duplicate = store.duplicate(msg.sender, msg.sha256)
+    if duplicate is not None:
+        return duplicate
+    if msg.kind == "status":
+        _check_status(store, msg)
+        return store.store_message(msg)
+    if msg.business_type in _NEW_DOCUMENT_TYPES and msg.document_id is not None:
+        first = store.document(msg.sender, msg.document_id)
+        if first is not None:
+            raise AxisError.of(Code.DOCUMENT_CONFLICT, f"{msg.sender} sent {msg.document_id!r} on {first.accepted_at} "
+                               f"(message {first.message_id}, SHA-256 {first.sha256[:16]}…) with other content; "
+                               "send a correction as an update (Bussiness type 2) or a replacement (type 3)")
+    request = lifecycle.REQUESTS.get(msg.business_type or 0)
+    if request is None:
+        return store.store_message(msg)
+    return _store_request(store, msg, request, axis_code)
+
+
+def _check_status(store: WriteStore, msg: NewMessage) -> None:
+    event = msg.business
+    if event is None:
+        raise AxisError.of(Code.STATUS_UNKNOWN_DOCUMENT, "the status names no document (ResponseFor/DocumentId)")
+    document = store.document(event.doc_sender, event.document_id)
+    if document is None:
+        raise AxisError.of(Code.STATUS_UNKNOWN_DOCUMENT,
+                           f"no document {event.document_id!r} from {event.doc_sender} went through axis")
+    copy = document.deliveries.get(event.recipient)
+    if copy is None or copy[0] in TAKEN_BACK:
+        if event.status_code == lifecycle.RECALL:
+            detail = f"{event.recipient} did not receive {event.document_id!r} from {event.doc_sender}"
+        else:
+            detail = (f"{event.author} did not receive {event.document_id!r} from {event.doc_sender}"
+                      + (" (it was taken back before it was fetched)" if copy is not None else ""))
+        raise AxisError.of(Code.STATUS_NOT_PARTY, detail)
+    lifecycle.check_status(store.history(event.doc_sender, event.document_id, event.recipient), event.status_code,
+                           event.recipient)
+
+
+def _original(store: WriteStore, sender: str, document_id: str | None) -> DocumentFacts:
+    if document_id is None:
+        raise AxisError.of(Code.DOCUMENT_UNKNOWN_ORIGINAL, "the package names no document (Bussiness/DocumentId "
+                           "or DocumentId)")
+    found = store.document(sender, document_id)
+    if found is None:
+        raise AxisError.of(Code.DOCUMENT_UNKNOWN_ORIGINAL, f"no document {document_id!r} from {sender} went through "
+                           "axis")
+    return found
+
+
+def _unfetched(copy: tuple[State, str] | None) -> bool:
+    """Still waiting in a pull mailbox: taking it back there is certain (a push may be on the wire)."""
+    return copy is not None and copy[0] is State.QUEUED and copy[1] == "pull"
+
+
+def _store_request(store: WriteStore, msg: NewMessage, request: str, axis_code: str) -> Stored:
+    sender, at = msg.sender, msg.accepted_at
+    # (document id, its facts, the recipients concerned) for each document this package acts on
+    targets: list[tuple[str, DocumentFacts, tuple[str, ...]]] = []
+    destinations = tuple(d.recipient for d in msg.deliveries)
+    if request == lifecycle.REPLACE and msg.replaces:
+        for document_id, recipients in msg.replaces:
+            targets.append((document_id, _original(store, sender, document_id), recipients or destinations))
+    else:
+        original_id = msg.original_id
+        targets.append((original_id or "", _original(store, sender, original_id), destinations))
+
+    taken: dict[str, list[str]] = {}  # recipient -> document ids taken back from its mailbox
+    asked: list[tuple[str, str]] = []  # (document id, recipient) that get the request
+    for document_id, facts, recipients in targets:
+        for recipient in dict.fromkeys(recipients):
+            copy = facts.deliveries.get(recipient)
+            if copy is None:
+                if request == lifecycle.UPDATE:
+                    continue  # an update may add a recipient: it simply receives the package
+                raise AxisError.of(Code.DOCUMENT_NOT_RECIPIENT,
+                                   f"{recipient} did not receive {document_id!r} from {sender}")
+            lifecycle.check_request(store.history(sender, document_id, recipient), request, recipient)
+            if request != lifecycle.UPDATE and _unfetched(copy):
+                taken.setdefault(recipient, []).append(document_id)
+            else:
+                asked.append((document_id, recipient))
+
+    # A withdrawn recipient gets nothing at all; a superseded one gets the replacement itself.
+    withdrawn = tuple(r for r in taken if request == lifecycle.REVOKE)
+    keep = tuple(d for d in msg.deliveries if d.recipient not in withdrawn)
+    stored = store.store_message(dataclasses.replace(msg, deliveries=keep) if len(keep) != len(msg.deliveries)
+                                 else msg)
+    for recipient, document_ids in taken.items():
+        for document_id in document_ids:
+            facts = next(f for d, f, _ in targets if d == document_id)
+            store.record_request(msg.message_id, request, sender, document_id, recipient)
+            if request == lifecycle.REVOKE:
+                store.take_back(facts.message_id, recipient, State.WITHDRAWN, at,
+                                f"revoked by {sender} (message {msg.message_id}) before it was fetched")
+                # Axis answers for the recipient that never saw it: the revoke took effect (15).
+                store.record_business(BusinessEvent(
+                    doc_sender=sender, document_id=document_id, recipient=recipient,
+                    status_code=lifecycle.CHANGE_ACCEPTED, author=axis_code, at=at,
+                    description="withdrawn by axis: revoked before the recipient fetched it",
+                    message_id=msg.message_id))
+            else:
+                store.take_back(facts.message_id, recipient, State.SUPERSEDED, at,
+                                f"replaced by {msg.document_id!r} (message {msg.message_id}) before it was fetched")
+                store.record_business(BusinessEvent(
+                    doc_sender=sender, document_id=document_id, recipient=recipient,
+                    status_code=lifecycle.CHANGE_ACCEPTED, author=axis_code, at=at,
+                    description=f"superseded by axis: replaced by {msg.document_id!r} before the recipient "
+                                "fetched it", message_id=msg.message_id))
+    for document_id, recipient in asked:
+        store.record_request(msg.message_id, request, sender, document_id, recipient)
+    superseded = tuple(r for r in taken if request == lifecycle.REPLACE)
+    return dataclasses.replace(stored, withdrawn=withdrawn, superseded=superseded)
