@@ -214,6 +214,7 @@ class Receiver:
     port: int = field(default_factory=free_port)
     status: int = 200
     received: list[Received] = field(default_factory=list)
+    on_post: Callable[[Received], None] | None = None  # runs before the answer: the recipient acting meanwhile
     _server: http.server.ThreadingHTTPServer | None = None
 
     @property
@@ -227,8 +228,12 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
-                outer.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(outer.status)
+                got = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                outer.received.append(got)
+                status = outer.status
+                if status < 300 and outer.on_post is not None:
+                    outer.on_post(got)
+                self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")

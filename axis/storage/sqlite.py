@@ -23,9 +23,9 @@ from sqlite_utils.migrations import Migrations
 
 from axis.errors import AxisError, Code
 from axis.storage.base import (
+    TAKEN_BACK,
     AckResult,
     BusinessEvent,
-    TAKEN_BACK,
     DeliveryView,
     DocumentFacts,
     Event,
@@ -262,12 +262,13 @@ class SqliteStore:
         """The business steps of one document for one recipient, in the order axis accepted them: the status
         codes of the business ledger and the requests (revoke, update, replace) that reached the recipient."""
         rows = self.conn.execute(
-            "SELECT message_seq, id, status_code FROM business_ledger "
+            "SELECT message_seq, 1, id, status_code FROM business_ledger "
             "WHERE document_id = ? AND doc_sender = ? AND recipient = ? "
-            "UNION ALL SELECT message_seq, id, request FROM requests "
-            "WHERE document_id = ? AND doc_sender = ? AND recipient = ? ORDER BY 1, 2",
+            "UNION ALL SELECT message_seq, 0, id, request FROM requests "
+            "WHERE document_id = ? AND doc_sender = ? AND recipient = ? "
+            "ORDER BY 1, 2, 3",  # within one package, its request comes before axis's answer to it
             (document_id, doc_sender, recipient, document_id, doc_sender, recipient)).fetchall()
-        return [r[2] for r in rows]
+        return [r[3] for r in rows]
 
     def _seq(self, message_id: str) -> int:
         row = self.conn.execute("SELECT seq FROM messages WHERE id = ?", (message_id,)).fetchone()

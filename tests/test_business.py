@@ -1,0 +1,195 @@
+"""Business rules at storing time, on a real SQLite store: duplicates, conflicts, statuses, revoke/update/replace."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from axis import business
+from axis.errors import AxisError
+from axis.storage.base import BusinessEvent, NewDelivery, NewMessage, State, Stored
+from axis.storage.sqlite import SqliteStore, open_database
+
+AT = "2026-11-22T10:00:00.000+07:00"
+AXIS = "000.00.99.H41"
+G22, H41, H14, G17 = "000.00.00.G22", "000.00.00.H41", "000.00.00.H14", "000.00.00.G17"
+DOC = "000.00.00.G22,2026/11/20,123/VPCP"
+_n = itertools.count(1)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    s = SqliteStore(open_database(tmp_path))
+    yield s
+    s.close()
+
+
+def edoc(to: tuple[str, ...] = (H41, H14), *, doc: str = DOC, sender: str = G22, body: bytes | None = None,
+         business_type: int | None = None, original_id: str | None = None,
+         replaces: tuple[tuple[str, tuple[str, ...]], ...] = (), mode: str = "pull") -> NewMessage:
+    n = next(_n)
+    data = body if body is not None else f"<edoc {n}/>".encode()
+    return NewMessage(
+        message_id=f"m{n}", kind="edoc", sender=sender, document_id=doc, doc_sender=sender, status_code=None,
+        priority=0, sha256=hashlib.sha256(data).hexdigest(), data=data, accepted_at=AT, accepted_ns=n,
+        signature="absent", receipt=b'{"r": %d}' % n,
+        deliveries=tuple(NewDelivery(c, mode, "http://127.0.0.1:1/" if mode == "push" else None) for c in to),
+        business_type=business_type, original_id=original_id, replaces=replaces)
+
+
+def status(author: str, code: str, *, doc_sender: str = G22, doc: str = DOC, to: str | None = None) -> NewMessage:
+    """A status from ``author``; for 13 the author is the document's sender and ``to`` its recipient."""
+    n = next(_n)
+    data = f"<status {n}/>".encode()
+    recipient = to if code == "13" else author
+    counterparty = to if code == "13" else doc_sender
+    assert counterparty is not None and recipient is not None
+    return NewMessage(
+        message_id=f"m{n}", kind="status", sender=author, document_id=doc, doc_sender=doc_sender, status_code=code,
+        priority=0, sha256=hashlib.sha256(data).hexdigest(), data=data, accepted_at=AT, accepted_ns=n,
+        signature="absent", receipt=b"{}", deliveries=(NewDelivery(counterparty, "pull"),),
+        business=BusinessEvent(doc_sender, doc, recipient, code, author, AT, message_id=f"m{n}"))
+
+
+def put(store: SqliteStore, msg: NewMessage) -> Stored:
+    with store.transaction(), store.savepoint():
+        return business.store(store, msg, AXIS)
+
+
+def refused(store: SqliteStore, msg: NewMessage) -> AxisError:
+    with pytest.raises(AxisError) as caught:
+        put(store, msg)
+    return caught.value
+
+
+def fetch(store: SqliteStore, recipient: str, message_id: str) -> None:
+    with store.transaction():
+        assert store.mark_fetched(recipient, message_id, AT)
+
+
+def history(store: SqliteStore, recipient: str, doc: str = DOC) -> list[str]:
+    return store.history(G22, doc, recipient)
+
+
+# -- duplicates and conflicts
+
+def test_the_same_bytes_again_get_the_first_receipt_and_where_delivery_stands(store: SqliteStore) -> None:
+    first = put(store, edoc(body=b"<same/>"))
+    again = put(store, edoc(body=b"<same/>"))
+    assert again.duplicate and again.message_id == first.message_id and again.receipt == first.receipt
+    assert dict(again.deliveries) == {H41: State.QUEUED, H14: State.QUEUED}
+    assert len(store.mailbox(H41, 10)) == 1
+
+
+def test_the_same_document_id_with_other_bytes_is_a_conflict_and_changes_nothing(store: SqliteStore) -> None:
+    put(store, edoc())
+    err = refused(store, edoc())
+    assert err.code.code == "document.conflict" and DOC in err.problem.detail
+    assert len(store.mailbox(H41, 10)) == 1
+    put(store, edoc(doc="another id"))  # another DocumentId is another document
+    put(store, edoc(sender=H14, to=(H41,)))  # and another sender's DocumentId is theirs
+    assert len(store.mailbox(H41, 10)) == 3
+
+
+# -- statuses
+
+def test_a_status_needs_a_document_axis_carried_and_a_party_to_it(store: SqliteStore) -> None:
+    assert refused(store, status(H41, "01")).code.code == "status.unknown-document"
+    put(store, edoc(to=(H41,)))
+    assert refused(store, status(H14, "01")).code.code == "status.not-party"  # never received it
+    assert refused(store, status(H41, "01", doc_sender=H14)).code.code == "status.unknown-document"
+    assert refused(store, status(G22, "13", to=H14)).code.code == "status.not-party"  # recall from a non-recipient
+    put(store, status(H41, "01"))
+    assert history(store, H41) == ["01"]
+
+
+def test_the_lifecycle_is_enforced_per_recipient(store: SqliteStore) -> None:
+    put(store, edoc())
+    for code in ("01", "03", "04"):
+        put(store, status(H41, code))
+    put(store, status(H14, "02"))  # two recipients, two histories
+    assert refused(store, status(H41, "03")).code.code == "status.out-of-order"
+    assert refused(store, status(H14, "03")).code.code == "status.out-of-order"
+    put(store, status(H41, "06"))
+    assert history(store, H41) == ["01", "03", "04", "06"] and history(store, H14) == ["02"]
+
+
+def test_a_recall_and_its_answer(store: SqliteStore) -> None:
+    put(store, edoc(to=(H41,)))
+    put(store, status(H41, "03"))
+    assert refused(store, status(H41, "15")).code.code == "status.out-of-order"  # nothing asked yet
+    put(store, status(G22, "13", to=H41))
+    put(store, status(H41, "15"))
+    assert refused(store, status(H41, "04")).code.code == "status.out-of-order"  # it was taken back
+    assert history(store, H41) == ["03", "13", "15"]
+
+
+# -- revoke, update, replace
+
+def test_a_revoke_withdraws_unfetched_copies_and_asks_the_others(store: SqliteStore) -> None:
+    original = put(store, edoc())
+    fetch(store, H14, original.message_id)
+    revoke = put(store, edoc(business_type=1, original_id=DOC))
+    assert revoke.withdrawn == (H41,) and revoke.superseded == ()
+    # H41 never sees either package; axis answered 15 for it; fetching the original now is refused
+    assert store.mailbox(H41, 10) == []
+    with pytest.raises(AxisError) as caught, store.transaction():
+        store.mark_fetched(H41, original.message_id, AT)
+    assert caught.value.code.code == "message.withdrawn"
+    assert history(store, H41) == ["revoke", "15"]
+    # H14 had it: it gets the revoke and answers
+    assert [i.message_id for i in store.mailbox(H14, 10)] == [original.message_id, revoke.message_id]
+    assert history(store, H14) == ["revoke"]
+    put(store, status(H14, "16"))
+    put(store, status(H14, "03"))  # refused the revoke: the document stays with H14
+    assert refused(store, status(H41, "01")).code.code == "status.not-party"  # taken back from H41
+    view = store.trace(DOC, G22)
+    assert [m.message_id for m in view][:2] == [original.message_id, revoke.message_id]
+    assert any(e.event == "withdrawn" and e.recipient == H41 for e in view[0].ledger)
+
+
+def test_a_revoke_must_name_a_document_and_recipients_of_it(store: SqliteStore) -> None:
+    assert refused(store, edoc(business_type=1, original_id=DOC)).code.code == "document.unknown-original"
+    put(store, edoc(to=(H41,)))
+    err = refused(store, edoc(to=(H41, G17), business_type=1, original_id=DOC))
+    assert err.code.code == "document.not-a-recipient" and G17 in err.problem.detail
+    assert len(store.mailbox(H41, 10)) == 1  # nothing of the refused revoke was kept
+
+
+def test_a_revoke_after_an_accepted_revoke_is_refused(store: SqliteStore) -> None:
+    put(store, edoc(to=(H41,)))
+    put(store, edoc(to=(H41,), business_type=1, original_id=DOC))
+    assert refused(store, edoc(to=(H41,), business_type=1, original_id=DOC)).code.code == "status.out-of-order"
+
+
+def test_a_push_copy_is_never_withdrawn_on_the_wire(store: SqliteStore) -> None:
+    put(store, edoc(to=(H41,), mode="push"))
+    revoke = put(store, edoc(to=(H41,), business_type=1, original_id=DOC, mode="push"))
+    assert revoke.withdrawn == () and history(store, H41) == ["revoke"]
+
+
+def test_a_replacement_supersedes_unfetched_copies(store: SqliteStore) -> None:
+    old = "000.00.00.G22,2026/11/01,7806/VPCP"
+    original = put(store, edoc(doc=old))
+    fetch(store, H14, original.message_id)
+    new = put(store, edoc(doc="000.00.00.G22,2026/11/20,7816/VPCP", business_type=3, original_id=old,
+                          replaces=((old, (H41, H14)),)))
+    assert new.superseded == (H41,) and new.withdrawn == ()
+    assert [i.message_id for i in store.mailbox(H41, 10)] == [new.message_id]  # only the replacement
+    assert history(store, H41, old) == ["replace", "15"] and history(store, H14, old) == ["replace"]
+    item, _ = store.fetch(H41, original.message_id)
+    assert item.state is State.SUPERSEDED
+
+
+def test_an_update_may_add_a_recipient_and_asks_the_original_ones(store: SqliteStore) -> None:
+    put(store, edoc(to=(H41,)))
+    update = put(store, edoc(to=(H41, G17), doc="new id", business_type=2, original_id=DOC))
+    assert update.withdrawn == () and len(store.mailbox(H41, 10)) == 2  # an update never withdraws
+    assert history(store, H41) == ["update"] and history(store, G17) == []
+    put(store, status(H41, "15"))
+    put(store, status(H41, "03"))  # an accepted update keeps the document alive
+    assert [m.message_id for m in store.trace(DOC)][1] == update.message_id  # linked by original_id
