@@ -61,7 +61,7 @@ def build_policy(config: AxisConfig) -> Policy:
     trust = TrustStore.from_files(sig.trust_ca, pins)
     # Signature policy is per agency (intake); the checker only classifies.
     checker = Checker(trust, CheckOptions(limits=config.limits, signature=SignatureOptions(allow_sha1=sig.allow_sha1)))
-    return Policy(config.registry, checker)
+    return Policy(config.registry, checker, config.priority)
 
 
 def identity(config: AxisConfig) -> ReceiptSigner:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from axis import auth, routing
+from axis.config.priority import PriorityConfig
 from axis.edxml.model import EdocPackage, StatusPackage
 from axis.errors import AxisError, Code, Problem
 from axis.receipt import Receipt, ReceiptSigner
@@ -29,6 +30,7 @@ class Policy:
 
     registry: Registry
     checker: Checker
+    priority: PriorityConfig = PriorityConfig()
 
 
 class Refused(Exception):

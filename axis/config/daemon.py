@@ -9,13 +9,14 @@ from axis.config._base import ConfigError, read_toml
 from axis.config.delivery import DeliveryConfig, StorageConfig, read_delivery, read_storage
 from axis.config.identity import IdentityConfig, read_identity
 from axis.config.limits import read_limits
+from axis.config.priority import PriorityConfig, read_priority
 from axis.config.registry import read_registry
 from axis.config.server import ServerConfig, read_server
 from axis.config.signatures import SignatureConfig, read_signatures
 from axis.edxml.xmlsafe import ParseLimits
 from axis.registry import Registry
 
-SECTIONS = ("server", "limits", "signatures", "axis", "delivery", "storage", "registry")
+SECTIONS = ("server", "limits", "signatures", "axis", "delivery", "storage", "priority", "registry")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class AxisConfig:
     axis: IdentityConfig
     delivery: DeliveryConfig
     storage: StorageConfig
+    priority: PriorityConfig
     registry: Registry
     registry_files: tuple[Path, ...]  # the agency (TOML) and directory (CSV) files read, in order
 
@@ -48,6 +50,7 @@ def load(path: Path) -> AxisConfig:
     identity = read_identity(path, raw.get("axis", {}))
     delivery = read_delivery(path, raw.get("delivery", {}))
     storage = read_storage(path, raw.get("storage", {}))
+    priority = read_priority(path, raw.get("priority", {}))
     registry, files = read_registry(path, raw.get("registry", {}), signatures.require_valid_signature)
     return AxisConfig(source=path, server=server, limits=limits, signatures=signatures, axis=identity,
-                      delivery=delivery, storage=storage, registry=registry, registry_files=files)
+                      delivery=delivery, storage=storage, priority=priority, registry=registry, registry_files=files)

@@ -93,7 +93,9 @@ class Pusher:
         if free <= 0 or not self.service.running:
             return None
         self._polling = True
-        d = self.service.read(lambda s: s.due_pushes(time.time_ns(), free + len(self.in_flight)))
+        limit = free + len(self.in_flight)
+        oldest = self.service.policy.priority.oldest(limit)
+        d = self.service.read(lambda s: s.due_pushes(time.time_ns(), limit, oldest))
 
         def dispatch(jobs: list[PushJob]) -> None:
             started = 0

@@ -25,6 +25,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from axis import auth
+from axis.config.priority import PriorityConfig
 from axis.errors import AxisError, Code, Problem
 from axis.intake import Prepared, Refused
 from axis.registry import Agency
@@ -184,10 +185,10 @@ class PackagesResource(ApiResource):
         return Answer(202, answer[:-1] + b', "receipt": ' + stored.receipt + b"}")
 
 
-def _item(item: MailboxItem) -> dict[str, Any]:
+def _item(item: MailboxItem, priority: PriorityConfig) -> dict[str, Any]:
     return {"message_id": item.message_id, "kind": item.kind, "from": item.sender, "document_id": item.document_id,
-            "status_code": item.status_code, "priority": item.priority, "size": item.size, "sha256": item.sha256,
-            "accepted_at": item.accepted_at, "state": item.state.value}
+            "status_code": item.status_code, "priority": item.priority, "priority_label": priority.label(item.priority),
+            "size": item.size, "sha256": item.sha256, "accepted_at": item.accepted_at, "state": item.state.value}
 
 
 class MailboxResource(ApiResource):
@@ -200,8 +201,9 @@ class MailboxResource(ApiResource):
             if kind not in (None, "edoc", "status"):
                 raise AxisError.of(Code.HTTP_BAD_REQUEST, f"kind must be edoc or status, got {kind!r}")
             limit = _limit(request)
-            return self.service.read(lambda s: s.mailbox(agency.key, limit, kind)).addCallback(
-                lambda items: Answer(200, {"agency": agency.key, "items": [_item(i) for i in items]}))
+            priority = self.service.policy.priority
+            return self.service.read(lambda s: s.mailbox(agency.key, limit, kind, priority.oldest(limit))).addCallback(
+                lambda items: Answer(200, {"agency": agency.key, "items": [_item(i, priority) for i in items]}))
         if request.method == b"GET" and len(path) == 1:
             return self._fetch(agency, path[0])
         if request.method == b"POST" and len(path) == 2 and path[1] == "ack":

@@ -176,6 +176,7 @@ def open_database(data_dir: Path) -> Path:
     return path
 
 
+PRIORITY_LEVELS = 5  # OtherInfo/Priority 0–4 (the reader refuses anything else)
 _MAILBOX_COLUMNS = ("m.id, m.kind, m.sender, m.document_id, m.status_code, m.priority, m.size, m.sha256, "
                     "m.accepted_at, d.state")
 
@@ -433,17 +434,30 @@ class SqliteStore:
 
     # -- reads
 
-    def mailbox(self, recipient: str, limit: int, kind: str | None = None) -> list[MailboxItem]:
-        """Pending packages for ``recipient``: most urgent first, then oldest first."""
-        sql = (f"SELECT {_MAILBOX_COLUMNS} FROM deliveries d JOIN messages m ON m.seq = d.message_seq "
-               f"WHERE d.recipient = ? AND {_IN_MAILBOX}")
-        params: list[object] = [recipient]
-        if kind is not None:
-            sql += " AND m.kind = ?"
-            params.append(kind)
-        sql += " ORDER BY d.priority DESC, d.message_seq LIMIT ?"
-        params.append(limit)
-        return [_mailbox_item(r) for r in self.conn.execute(sql, params)]
+    def mailbox(self, recipient: str, limit: int, kind: str | None = None, oldest: int = 0) -> list[MailboxItem]:
+        """Pending packages for ``recipient``, most urgent first, then oldest first; when more wait than ``limit``,
+        ``oldest`` of the places go to the oldest ones whatever their priority (nothing starves)."""
+        where = f"d.recipient = ? AND {_IN_MAILBOX}" + (" AND m.kind = ?" if kind is not None else "")
+        params: list[object] = [recipient] + ([kind] if kind is not None else [])
+        sql = (f"SELECT {_MAILBOX_COLUMNS}, d.message_seq FROM deliveries d JOIN messages m ON m.seq = d.message_seq "
+               f"WHERE {where}")
+        urgent = self.conn.execute(sql + " ORDER BY d.priority DESC, d.message_seq LIMIT ?",
+                                   (*params, limit)).fetchall()
+        if len(urgent) < limit or oldest <= 0:
+            return [_mailbox_item(r) for r in urgent]
+        # The oldest of each priority through the index, then the oldest of those.
+        old = sorted((r for p in range(PRIORITY_LEVELS) for r in self.conn.execute(
+            sql + " AND d.priority = ? ORDER BY d.message_seq LIMIT ?", (*params, p, oldest))), key=lambda r: r[-1])
+        picked = {r[-1]: r for r in urgent[:limit - oldest]}
+        for r in old:
+            if len(picked) >= limit:
+                break
+            picked.setdefault(r[-1], r)
+        for r in urgent[limit - oldest:]:  # the oldest were already among the most urgent: fill up
+            if len(picked) >= limit:
+                break
+            picked.setdefault(r[-1], r)
+        return [_mailbox_item(r) for r in sorted(picked.values(), key=lambda r: (-r[5], r[-1]))]
 
     def fetch(self, recipient: str, message_id: str) -> tuple[MailboxItem, bytes] | None:
         row = self.conn.execute(
@@ -504,10 +518,20 @@ class SqliteStore:
             f"WHERE {where}", params).fetchall()
         return [(PushJob(*r[:9]), r[9], r[10]) for r in rows]
 
-    def due_pushes(self, now_ns: int, limit: int) -> list[PushJob]:
-        """Queued push and upstream deliveries whose next attempt is due: most urgent, then oldest first."""
-        return [job for job, _, _ in self._jobs("d.state = 'queued' AND d.mode != 'pull' AND d.next_attempt_ns <= ? "
-                                                "ORDER BY d.priority DESC, d.next_attempt_ns LIMIT ?", (now_ns, limit))]
+    def due_pushes(self, now_ns: int, limit: int, oldest: int = 0) -> list[PushJob]:
+        """Queued push and upstream deliveries whose next attempt is due: most urgent, then oldest first, with
+        ``oldest`` places kept for the longest waiting whatever their priority (nothing starves)."""
+        due = "d.state = 'queued' AND d.mode != 'pull' AND d.next_attempt_ns <= ? "
+        urgent = [job for job, _, _ in self._jobs(due + "ORDER BY d.priority DESC, d.next_attempt_ns LIMIT ?",
+                                                  (now_ns, limit))]
+        if len(urgent) < limit or oldest <= 0:
+            return urgent
+        picked = {(j.message_id, j.recipient): j for j in urgent[:limit - oldest]}
+        for job, _, _ in self._jobs(due + "ORDER BY d.accepted_ns LIMIT ?", (now_ns, limit)):
+            if len(picked) >= limit:
+                break
+            picked.setdefault((job.message_id, job.recipient), job)
+        return list(picked.values())
 
     def dead_letters(self, limit: int) -> list[tuple[PushJob, str | None, str]]:
         """Deliveries given up: (job, last error, since when)."""

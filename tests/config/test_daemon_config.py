@@ -121,6 +121,10 @@ def test_parse_size_refuses(value: object) -> None:
     ("[registry]\nagencies = [\"missing.toml\"]\n", "registry.agencies", "does not exist"),
     ("[registry]\nagency = []\n", "registry.agency", "unknown setting"),
     ("[routing]\n", "routing", "unknown section"),
+    ("[priority]\nlabels = [\"Thường\", \"Khẩn\"]\n", "priority.labels", "expected 5 non-empty names"),
+    ("[priority]\nlabels = [\"a\", \"b\", \"c\", \"d\", \" \"]\n", "priority.labels", "non-empty"),
+    ("[priority]\noldest_share = 0.9\n", "priority.oldest_share", "from 0 to 0.5"),
+    ("[priority]\noldest_share = \"some\"\n", "priority.oldest_share", "from 0 to 0.5"),
     ("[server\n", "", "not valid TOML"),
 ])
 def test_errors_name_file_key_and_problem(tmp_path: Path, text: str, key: str, fragment: str) -> None:
@@ -151,3 +155,13 @@ def test_identity_errors(tmp_path: Path, text: str, key: str, fragment: str) -> 
 def test_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="file not found"):
         load(tmp_path / "nope.toml")
+
+
+def test_priority_labels_and_share(tmp_path: Path) -> None:
+    default = load(write(tmp_path, AXIS)).priority
+    assert default.label(0) == "Thường" and default.label(3) == "Hỏa tốc" and default.label(9) == "9"
+    assert default.oldest(100) == 25 and default.oldest(2) == 1
+    config = load(write(tmp_path, AXIS + '[priority]\nlabels = ["Normal", "Urgent", "Very urgent", "Flash", '
+                                         '"Flash, timed"]\noldest_share = 0\n')).priority
+    assert config.label(1) == "Urgent" and config.oldest(100) == 0
+

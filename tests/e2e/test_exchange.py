@@ -89,7 +89,8 @@ def test_a_signed_document_travels_and_both_ledgers_record_it(world: tuple[Axisd
     box = axisd.request("GET", "/v1/mailbox", as_code=H41, hmac_secret=secret)
     assert box.status == 200
     items = box.json()["items"]
-    assert [i["message_id"] for i in items] == [message_id] and items[0]["priority"] == 2
+    assert [i["message_id"] for i in items] == [message_id]
+    assert items[0]["priority"] == 2 and items[0]["priority_label"] == "Thượng khẩn"
     fetched = axisd.request("GET", f"/v1/mailbox/{message_id}", as_code=H41, hmac_secret=secret)
     assert fetched.status == 200 and fetched.body == data
     assert fetched.headers["x-axis-trace"].startswith(AXIS_CODE + ";")

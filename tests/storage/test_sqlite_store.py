@@ -241,3 +241,21 @@ def test_mailbox_and_queue_depth_use_the_indexes_of_waiting_deliveries(store: Sq
     assert "USING INDEX deliveries_mailbox" in _plan_of(store, lambda: store.mailbox(H41, 10))
     assert "USING INDEX deliveries_queue" in _plan_of(store, lambda: store.queue_depths())
     assert "TEMP B-TREE" not in _plan_of(store, lambda: store.mailbox(H41, 10))  # the index gives the order
+
+
+def test_a_flood_of_urgent_packages_does_not_starve_the_mailbox(store: SqliteStore) -> None:
+    put(store, message(1), message(2, priority=1), *(message(n, priority=4) for n in range(3, 23)))
+    strict = [i.message_id for i in store.mailbox(H41, 8)]
+    assert "m1" not in strict and "m2" not in strict  # strictly by priority, the oldest would wait forever
+    fair = store.mailbox(H41, 8, oldest=2)
+    assert len(fair) == 8 and {"m1", "m2"} <= {i.message_id for i in fair}
+    assert [i.priority for i in fair] == sorted((i.priority for i in fair), reverse=True)  # still shown by urgency
+    assert [i.message_id for i in store.mailbox(H41, 100, oldest=25)] == \
+        [i.message_id for i in store.mailbox(H41, 100)]  # when everything fits, nothing changes
+
+
+def test_a_flood_of_urgent_pushes_does_not_starve_the_queue(store: SqliteStore) -> None:
+    put(store, message(1, mode="push"), *(message(n, priority=3, mode="push") for n in range(2, 12)))
+    assert "m1" not in [j.message_id for j in store.due_pushes(2**62, 4)]
+    fair = [j.message_id for j in store.due_pushes(2**62, 4, oldest=1)]
+    assert len(fair) == 4 and "m1" in fair
