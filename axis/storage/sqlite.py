@@ -438,7 +438,7 @@ class SqliteStore:
         """Pending packages for ``recipient``, most urgent first, then oldest first; when more wait than ``limit``,
         ``oldest`` of the places go to the oldest ones whatever their priority (nothing starves)."""
         where = f"d.recipient = ? AND {_IN_MAILBOX}" + (" AND m.kind = ?" if kind is not None else "")
-        params: list[object] = [recipient] + ([kind] if kind is not None else [])
+        params: tuple[object, ...] = (recipient,) if kind is None else (recipient, kind)
         sql = (f"SELECT {_MAILBOX_COLUMNS}, d.message_seq FROM deliveries d JOIN messages m ON m.seq = d.message_seq "
                f"WHERE {where}")
         urgent = self.conn.execute(sql + " ORDER BY d.priority DESC, d.message_seq LIMIT ?",
