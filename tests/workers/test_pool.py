@@ -3,6 +3,8 @@ a reload whose configuration the children cannot load, and a clean stop."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 from daemon import AgencySpec, Axisd
@@ -27,7 +29,9 @@ class IntakePoolTests(unittest.TestCase):
     timeout = 60
 
     def setUp(self) -> None:
-        root = Path(self.mktemp())
+        # Not trial's mktemp(): that is relative to the working directory, which here is the checkout.
+        root = Path(tempfile.mkdtemp(prefix="axis-pool-"))
+        self.addCleanup(shutil.rmtree, root, ignore_errors=True)
         self.axisd = Axisd(root, [AgencySpec(G22), AgencySpec(H41)])  # its configuration only; not started
         self.axisd.data_dir.mkdir()
         self.pool = IntakePool(reactor, IntakePool.child_command(self.axisd.config, self.axisd.data_dir), 2)
