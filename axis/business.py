@@ -96,8 +96,8 @@ def _store_request(store: WriteStore, msg: NewMessage, request: str, axis_code: 
         original_id = msg.original_id
         targets.append((original_id or "", _original(store, sender, original_id), destinations))
 
-    taken: dict[str, list[str]] = {}  # recipient -> document ids taken back from its mailbox
-    asked: list[tuple[str, str]] = []  # (document id, recipient) that get the request
+    reached: list[tuple[str, str]] = []  # (document id, recipient) the request concerns
+    taken: list[tuple[DocumentFacts, str, str]] = []  # (original, its document id, recipient): unfetched copies
     for document_id, facts, recipients in targets:
         for recipient in dict.fromkeys(recipients):
             copy = facts.deliveries.get(recipient)
@@ -107,38 +107,26 @@ def _store_request(store: WriteStore, msg: NewMessage, request: str, axis_code: 
                 raise AxisError.of(Code.DOCUMENT_NOT_RECIPIENT,
                                    f"{recipient} did not receive {document_id!r} from {sender}")
             lifecycle.check_request(store.history(sender, document_id, recipient), request, recipient)
+            reached.append((document_id, recipient))
             if request != lifecycle.UPDATE and _unfetched(copy):
-                taken.setdefault(recipient, []).append(document_id)
-            else:
-                asked.append((document_id, recipient))
+                taken.append((facts, document_id, recipient))
 
     # A withdrawn recipient gets nothing at all; a superseded one gets the replacement itself.
-    withdrawn = tuple(r for r in taken if request == lifecycle.REVOKE)
-    keep = tuple(d for d in msg.deliveries if d.recipient not in withdrawn)
+    revoke = request == lifecycle.REVOKE
+    gone = tuple(dict.fromkeys(recipient for _, _, recipient in taken))
+    keep = tuple(d for d in msg.deliveries if not (revoke and d.recipient in gone))
     stored = store.store_message(dataclasses.replace(msg, deliveries=keep) if len(keep) != len(msg.deliveries)
                                  else msg)
-    for recipient, document_ids in taken.items():
-        for document_id in document_ids:
-            facts = next(f for d, f, _ in targets if d == document_id)
-            store.record_request(msg.message_id, request, sender, document_id, recipient)
-            if request == lifecycle.REVOKE:
-                store.take_back(facts.message_id, recipient, State.WITHDRAWN, at,
-                                f"revoked by {sender} (message {msg.message_id}) before it was fetched")
-                # Axis answers for the recipient that never saw it: the revoke took effect (15).
-                store.record_business(BusinessEvent(
-                    doc_sender=sender, document_id=document_id, recipient=recipient,
-                    status_code=lifecycle.CHANGE_ACCEPTED, author=axis_code, at=at,
-                    description="withdrawn by axis: revoked before the recipient fetched it",
-                    message_id=msg.message_id))
-            else:
-                store.take_back(facts.message_id, recipient, State.SUPERSEDED, at,
-                                f"replaced by {msg.document_id!r} (message {msg.message_id}) before it was fetched")
-                store.record_business(BusinessEvent(
-                    doc_sender=sender, document_id=document_id, recipient=recipient,
-                    status_code=lifecycle.CHANGE_ACCEPTED, author=axis_code, at=at,
-                    description=f"superseded by axis: replaced by {msg.document_id!r} before the recipient "
-                                "fetched it", message_id=msg.message_id))
-    for document_id, recipient in asked:
+    for document_id, recipient in reached:
         store.record_request(msg.message_id, request, sender, document_id, recipient)
-    superseded = tuple(r for r in taken if request == lifecycle.REPLACE)
-    return dataclasses.replace(stored, withdrawn=withdrawn, superseded=superseded)
+    state, done = ((State.WITHDRAWN, "withdrawn by axis: revoked") if revoke else
+                   (State.SUPERSEDED, f"superseded by axis: replaced by {msg.document_id!r}"))
+    for facts, document_id, recipient in taken:
+        store.take_back(facts.message_id, recipient, state, at,
+                        f"{done} (message {msg.message_id} from {sender}) before it was fetched")
+        # Axis answers for the recipient that never saw it: the request took effect (15).
+        store.record_business(BusinessEvent(
+            doc_sender=sender, document_id=document_id, recipient=recipient, status_code=lifecycle.CHANGE_ACCEPTED,
+            author=axis_code, at=at, description=f"{done} before the recipient fetched it",
+            message_id=msg.message_id))
+    return dataclasses.replace(stored, withdrawn=gone if revoke else (), superseded=() if revoke else gone)

@@ -107,6 +107,13 @@ def test_a_status_needs_a_document_axis_carried_and_a_party_to_it(store: SqliteS
     assert history(store, H41) == ["01"]
 
 
+def test_an_unknown_code_is_carried_for_a_party_without_judging_its_order(store: SqliteStore) -> None:
+    put(store, edoc(to=(H41,)))
+    put(store, status(H41, "09"))  # before any 03: no order is judged for unknown codes
+    assert refused(store, status(H14, "09")).code.code == "status.not-party"  # but only a party may send it
+    assert history(store, H41) == ["09"]
+
+
 def test_the_lifecycle_is_enforced_per_recipient(store: SqliteStore) -> None:
     put(store, edoc())
     for code in ("01", "03", "04"):

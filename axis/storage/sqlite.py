@@ -14,9 +14,10 @@ a recipient's history is those entries followed by its own.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -40,6 +41,7 @@ from axis.storage.base import (
 )
 
 DB_NAME = "axis.sqlite3"
+R = TypeVar("R")
 
 migrations = Migrations("axis")
 
@@ -179,6 +181,17 @@ def open_database(data_dir: Path) -> Path:
 PRIORITY_LEVELS = 5  # OtherInfo/Priority 0–4 (the reader refuses anything else)
 _MAILBOX_COLUMNS = ("m.id, m.kind, m.sender, m.document_id, m.status_code, m.priority, m.size, m.sha256, "
                     "m.accepted_at, d.state")
+
+
+def _with_oldest(urgent: list[R], old: list[R], limit: int, oldest: int, key: Callable[[R], Hashable]) -> list[R]:
+    """``limit`` of the waiting, most urgent first (``urgent``), with ``oldest`` places for the oldest (``old``)
+    whatever their priority; places the oldest do not need (they were urgent too) go back to the urgent."""
+    picked = {key(r): r for r in urgent[:limit - oldest]}
+    for r in (*old, *urgent[limit - oldest:]):
+        if len(picked) >= limit:
+            break
+        picked.setdefault(key(r), r)
+    return list(picked.values())
 
 
 def _mailbox_item(row: tuple) -> MailboxItem:  # type: ignore[type-arg]
@@ -448,16 +461,8 @@ class SqliteStore:
         # The oldest of each priority through the index, then the oldest of those.
         old = sorted((r for p in range(PRIORITY_LEVELS) for r in self.conn.execute(
             sql + " AND d.priority = ? ORDER BY d.message_seq LIMIT ?", (*params, p, oldest))), key=lambda r: r[-1])
-        picked = {r[-1]: r for r in urgent[:limit - oldest]}
-        for r in old:
-            if len(picked) >= limit:
-                break
-            picked.setdefault(r[-1], r)
-        for r in urgent[limit - oldest:]:  # the oldest were already among the most urgent: fill up
-            if len(picked) >= limit:
-                break
-            picked.setdefault(r[-1], r)
-        return [_mailbox_item(r) for r in sorted(picked.values(), key=lambda r: (-r[5], r[-1]))]
+        picked = _with_oldest(urgent, old, limit, oldest, key=lambda r: r[-1])
+        return [_mailbox_item(r) for r in sorted(picked, key=lambda r: (-r[5], r[-1]))]
 
     def fetch(self, recipient: str, message_id: str) -> tuple[MailboxItem, bytes] | None:
         row = self.conn.execute(
@@ -526,12 +531,8 @@ class SqliteStore:
                                                   (now_ns, limit))]
         if len(urgent) < limit or oldest <= 0:
             return urgent
-        picked = {(j.message_id, j.recipient): j for j in urgent[:limit - oldest]}
-        for job, _, _ in self._jobs(due + "ORDER BY d.accepted_ns LIMIT ?", (now_ns, limit)):
-            if len(picked) >= limit:
-                break
-            picked.setdefault((job.message_id, job.recipient), job)
-        return list(picked.values())
+        old = [job for job, _, _ in self._jobs(due + "ORDER BY d.accepted_ns LIMIT ?", (now_ns, oldest))]
+        return _with_oldest(urgent, old, limit, oldest, key=lambda j: (j.message_id, j.recipient))
 
     def dead_letters(self, limit: int) -> list[tuple[PushJob, str | None, str]]:
         """Deliveries given up: (job, last error, since when)."""
