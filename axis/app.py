@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from twisted.internet.task import LoopingCall
 from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
+from axis import deadlines
 from axis.config import AxisConfig, ConfigError, load
 from axis.delivery.push import Pusher
 from axis.http.resources import AxisSite, build_site
@@ -32,6 +34,7 @@ from axis.receipt import ReceiptSigner, load_or_create_identity
 from axis.service import AxisService
 from axis.signature.trust import TrustStore
 from axis.signature.verify import SignatureOptions
+from axis.storage.base import ReadStore
 from axis.storage.sqlite import open_database
 from axis.verdict import Checker, CheckOptions
 from axis.vntime import iso
@@ -61,13 +64,18 @@ def build_policy(config: AxisConfig) -> Policy:
     trust = TrustStore.from_files(sig.trust_ca, pins)
     # Signature policy is per agency (intake); the checker only classifies.
     checker = Checker(trust, CheckOptions(limits=config.limits, signature=SignatureOptions(allow_sha1=sig.allow_sha1)))
-    return Policy(config.registry, checker, config.priority)
+    return Policy(config.registry, checker, config.priority, config.deadlines)
 
 
 def identity(config: AxisConfig) -> ReceiptSigner:
     data = config.server.data_dir
     return load_or_create_identity(config.axis.key or data / "axis-key.pem", config.axis.cert or data / "axis-cert.pem",
                                    config.axis.code, config.axis.name)
+
+
+def _logged(what: str) -> Callable[[Failure], None]:
+    """An errback that logs and swallows: a periodic gauge that failed once must keep running."""
+    return lambda failure: log.error("%s: %s", what, failure.getErrorMessage())
 
 
 @dataclass
@@ -88,15 +96,30 @@ class App:
         self.pusher.start()
         gauges = LoopingCall(self.update_gauges)
         gauges.clock = self.reactor
-        gauges.start(5.0, now=True).addErrback(lambda f: log.error("gauges: %s", f.getErrorMessage()))
+        gauges.start(5.0, now=True)
         self._loops.append(gauges)
+        overdue = LoopingCall(self.update_overdue)
+        overdue.clock = self.reactor
+        overdue.start(self.config.deadlines.refresh, now=True)
+        self._loops.append(overdue)
         self.metrics.registry_agencies.set(len(self.config.registry))
         self.metrics.reload_ok.set(1)
         self.metrics.reload_ok_time.set(time.time())
 
     def update_gauges(self) -> Deferred[None]:
-        return self.service.read(lambda s: s.queue_depths()).addCallback(
-            lambda depths: self.metrics.set_queue(depths, time.time_ns()))
+        return self.service.read(lambda s: s.queue_depths()).addCallbacks(
+            lambda depths: self.metrics.set_queue(depths, time.time_ns()), _logged("queue gauges"))
+
+    def update_overdue(self) -> Deferred[None]:
+        """Count the overdue documents of the last ``[deadlines] watch`` (on a read thread: it folds ledgers)."""
+        policy, watch = self.service.policy, self.config.deadlines.watch
+
+        def compute(store: ReadStore) -> list[str]:
+            now = vn_now()
+            waiting = store.copies(iso(now - timedelta(seconds=watch)), None, unanswered=True)
+            return [p.copy.recipient for p in deadlines.overdue(waiting, policy.calendar_for, now)]
+
+        return self.service.read(compute).addCallbacks(self.metrics.set_overdue, _logged("overdue gauge"))
 
     def stop(self) -> Deferred[None]:
         for loop in self._loops:

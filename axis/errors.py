@@ -175,6 +175,9 @@ class Code(enum.Enum):
     DELIVERY_FAILED_EARLIER = ("delivery.failed-earlier", _W, 200,
                                "This package was accepted before, and its delivery failed for some recipients",
                                "Gói tin đã được tiếp nhận trước đây và chưa chuyển được tới một số đơn vị")
+    STATS_NOT_YOURS = ("stats.not-yours", _E, 403,
+                       "Statistics are given for your agency and the agencies under it only",
+                       "Chỉ được xem thống kê của cơ quan mình và các đơn vị trực thuộc")
     STORAGE_UNAVAILABLE = ("storage.unavailable", _E, 503, "Storage is unavailable; nothing was accepted",
                            "Kho lưu trữ không sẵn sàng; gói tin chưa được tiếp nhận")
     # -- axis's signed acceptance receipts

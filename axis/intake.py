@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from axis import auth, routing
+from axis.config.deadlines import DeadlinesConfig
 from axis.config.priority import PriorityConfig
+from axis.deadlines import WorkCalendar
 from axis.edxml.model import EdocPackage, StatusPackage
 from axis.errors import AxisError, Code, Problem
 from axis.receipt import Receipt, ReceiptSigner
@@ -31,6 +33,11 @@ class Policy:
     registry: Registry
     checker: Checker
     priority: PriorityConfig = PriorityConfig()
+    deadlines: DeadlinesConfig = DeadlinesConfig()
+
+    def calendar_for(self, code: str) -> WorkCalendar:
+        """The working calendar of the agency ``code`` (the default one for agencies not registered here)."""
+        return self.deadlines.calendar_for(self.registry, code)
 
 
 class Refused(Exception):

@@ -46,19 +46,23 @@ class Standing:
     def rank(self) -> int:
         return _RANK.get(self.last or "", 0)
 
+    def take(self, step: str) -> None:
+        """Move on by one step that was accepted."""
+        if step in _RANK:
+            self.last = step
+        elif step in (RECALL, REVOKE, UPDATE, REPLACE):
+            self.pending = step
+        elif step in (CHANGE_ACCEPTED, CHANGE_REFUSED):
+            if step == CHANGE_ACCEPTED and self.pending in _CLOSING:
+                self.closed = f"{CHANGE_ACCEPTED} to {named(self.pending)}"
+            self.pending = None
+
 
 def standing(history: Iterable[str]) -> Standing:
     """Fold a history that was accepted step by step (so each step was valid when it came)."""
     s = Standing()
     for step in history:
-        if step in _RANK:
-            s.last = step
-        elif step in (RECALL, REVOKE, UPDATE, REPLACE):
-            s.pending = step
-        elif step in (CHANGE_ACCEPTED, CHANGE_REFUSED):
-            if step == CHANGE_ACCEPTED and s.pending in _CLOSING:
-                s.closed = f"{CHANGE_ACCEPTED} to {named(s.pending)}"
-            s.pending = None
+        s.take(step)
     return s
 
 

@@ -46,6 +46,7 @@ class Metrics:
     registry_agencies: Gauge
     intake_ready: Gauge
     intake_restarts: Counter
+    overdue: Gauge
 
     @classmethod
     def create(cls) -> "Metrics":
@@ -88,6 +89,9 @@ class Metrics:
                                "daemon checks them in its own threads)", registry=r),
             intake_restarts=Counter("axis_intake_process_restarts", "Intake processes started again after one "
                                     "ended unexpectedly", registry=r),
+            overdue=Gauge("axis_documents_overdue", "Documents waiting for an answer (01, 02 or 03) past the end of "
+                          "the recipient's working day, among those accepted within [deadlines] watch, by "
+                          "recipient", ["agency"], registry=r),
         )
 
     def intake_changed(self, ready: int, restarted: bool) -> None:
@@ -98,6 +102,15 @@ class Metrics:
     def observe_signature(self, cls: str | None) -> None:
         if cls is not None:
             self.signatures.labels(**{"class": cls}).inc()
+
+    def set_overdue(self, recipients: Iterable[str]) -> None:
+        """One count per overdue copy's recipient; agencies with none left disappear from the gauge."""
+        counts: dict[str, int] = {}
+        for code in recipients:
+            counts[code] = counts.get(code, 0) + 1
+        self.overdue.clear()
+        for code, count in counts.items():
+            self.overdue.labels(agency=code).set(count)
 
     def set_queue(self, depths: Iterable[Any], now_ns: int, priorities: Iterable[int] = range(5)) -> None:
         seen = {d.priority: d for d in depths}

@@ -49,6 +49,7 @@ class Agency:
     credentials: Credentials = Credentials()
     signature_policy: SignaturePolicy = SignaturePolicy.LEGACY
     certificates: tuple[Path, ...] = ()  # this agency's signing certificates (pinned)
+    calendar: str | None = None  # its working calendar ([deadlines.calendars.NAME]); None: [deadlines]
 
     @property
     def key(self) -> str:
@@ -106,6 +107,7 @@ class Registry:
 
     def _index(self, entries: Iterable[tuple[Agency, str, Iterable[str]]], routes: Iterable[Route]) -> None:
         self._by_key: dict[str, Agency] = {}
+        self._children: dict[str, list[str]] | None = None  # built on first use (reports only)
         self._by_form: dict[str, Agency] = {}
         self._by_token: dict[bytes, Agency] = {}
         for agency, key, forms in entries:
@@ -150,6 +152,23 @@ class Registry:
             if found is not None:
                 return found
         return None
+
+    def under(self, key: str) -> set[str]:
+        """``key`` and every agency registered under it through ``parent``, at any depth."""
+        children = self._children
+        if children is None:
+            children = {}
+            for agency in self._by_key.values():
+                if agency.parent is not None:
+                    children.setdefault(agency.parent, []).append(agency.key)
+            self._children = children
+        found, todo = {key}, [key]
+        while todo:
+            for child in children.get(todo.pop(), ()):
+                if child not in found:  # a parent cycle in the files must not loop forever
+                    found.add(child)
+                    todo.append(child)
+        return found
 
     def by_token_sha256(self, digest: bytes) -> Agency | None:
         return self._by_token.get(digest)

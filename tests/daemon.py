@@ -47,6 +47,8 @@ class AgencySpec:
     push_url: str | None = None
     signature: str = "legacy"
     hmac_secret: bytes | None = None
+    parent: str | None = None
+    calendar: str | None = None
 
     def toml(self, secrets_dir: Path) -> str:
         lines = ["[[agency]]", f'code = "{self.code}"', f'name = "{self.name}"', f'delivery = "{self.delivery}"',
@@ -54,6 +56,10 @@ class AgencySpec:
                  f'signature = "{self.signature}"']
         if self.push_url:
             lines.append(f'push_url = "{self.push_url}"')
+        if self.parent:
+            lines.append(f'parent = "{self.parent}"')
+        if self.calendar:
+            lines.append(f'calendar = "{self.calendar}"')
         if self.hmac_secret:
             path = secrets_dir / f"{self.code}.hmac"
             path.write_bytes(self.hmac_secret)

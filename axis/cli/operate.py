@@ -4,27 +4,43 @@
     axisctl resend ID... | --all                 queue dead letters again (the daemon picks them up)
     axisctl trace DOCUMENT [--from CODE] [--json] the whole history of a document: transport and business
     axisctl reload [--timeout S]                 ask axisd (SIGHUP) to reload, and print its verdict
+    axisctl overdue [--agency CODE] [--since DATE] [--json]
+                                                 documents waiting for an answer past their deadline
+    axisctl stats --from DATE --to DATE [--agency CODE] [--format table|csv|json]
+                                                 per agency: sent, received, accepted, refused, done, overdue,
+                                                 median time to 01, 03, 06 (see axis.stats)
 
 They open the SQLite store directly (WAL lets them run beside the daemon) and find the
-data directory from ``--config`` (default ``conf/axisd.toml``) or ``--data-dir``.
+data directory from ``--config`` (default ``conf/axisd.toml``) or ``--data-dir``.  ``overdue``
+and ``stats`` also read the whole configuration: the working calendars and the registry.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import signal
+import sys
 import time
+from datetime import date, datetime, timedelta
+from datetime import time as day_time
 from pathlib import Path
 from typing import Any
 
-from axis.app import PID_FILE, RELOAD_STATUS_FILE
+from axis import deadlines, stats
+from axis.agencycode import parse_tolerant
+from axis.app import PID_FILE, RELOAD_STATUS_FILE, with_data_dir
+from axis.config import AxisConfig, ConfigError
+from axis.config import load as load_config
 from axis.config._base import read_toml
 from axis.config.server import read_server
+from axis.errors import AxisError
 from axis.http.api import message_dict
 from axis.storage.sqlite import DB_NAME, SqliteStore
-from axis.vntime import iso
+from axis.vntime import VN_TZ, iso
+from axis.vntime import now as vn_now
 
 
 class OperateError(Exception):
@@ -157,7 +173,144 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_trace)
 
+    p = sub.add_parser("overdue", help="documents waiting for an answer (01, 02 or 03) past their deadline")
+    common(p)
+    p.add_argument("--agency", help="only those addressed to this agency")
+    p.add_argument("--since", metavar="DATE", help="accepted on or after this day (default: [deadlines] watch ago)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=cmd_overdue)
+
+    p = sub.add_parser("stats", help="per agency statistics of the documents accepted in a period")
+    common(p)
+    p.add_argument("--from", dest="start", required=True, metavar="DATE", help="first day (2026-11-01)")
+    p.add_argument("--to", dest="end", required=True, metavar="DATE", help="last day, included")
+    p.add_argument("--agency", help="this agency only")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.set_defaults(func=cmd_stats)
+
     p = sub.add_parser("reload", help="make the running axisd reload its configuration")
     common(p)
     p.add_argument("--timeout", type=float, default=15.0)
     p.set_defaults(func=cmd_reload)
+
+
+def _full_config(args: argparse.Namespace) -> tuple[AxisConfig, SqliteStore]:
+    """The whole configuration (calendars, registry) and the store it names (or ``--data-dir``'s)."""
+    try:
+        config = load_config(Path(args.config))
+    except ConfigError as exc:
+        raise OperateError(str(exc)) from None
+    if args.data_dir is not None:
+        config = with_data_dir(config, Path(args.data_dir))
+    path = config.server.data_dir / DB_NAME
+    if not path.exists():
+        raise OperateError(f"no axis database at {path} (has axisd run with this configuration?)")
+    return config, SqliteStore(path, readonly=True)
+
+
+def _agency(config: AxisConfig, code: str | None) -> str | None:
+    """The canonical code of ``code`` (either grammar); unregistered codes are read as written."""
+    if code is None:
+        return None
+    found = config.registry.get(code)
+    if found is not None:
+        return found.key
+    try:
+        return parse_tolerant(code).canonical
+    except AxisError as exc:
+        raise OperateError(f"--agency {code!r}: {exc.problem.detail}") from None
+
+
+def _date(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise OperateError(f"{option} expects a date such as 2026-11-01, got {text!r}") from None
+
+
+def _duration(seconds: float | None) -> str:
+    """``3d04h``, ``2h05m``, ``4m09s``: the table's time format (CSV and JSON give seconds)."""
+    if seconds is None:
+        return "-"
+    whole = int(round(seconds))
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s"
+
+
+def cmd_overdue(args: argparse.Namespace) -> int:
+    config, store = _full_config(args)
+    agency = _agency(config, args.agency)
+    now = vn_now()
+    since = (iso(datetime.combine(_date(args.since, "--since"), day_time(), VN_TZ)) if args.since is not None
+             else iso(now - timedelta(seconds=config.deadlines.watch)))
+    try:
+        waiting = store.copies(since, None, agency, unanswered=True)
+    finally:
+        store.close()
+    found = [p for p in deadlines.overdue(waiting, lambda code: config.deadlines.calendar_for(config.registry, code),
+                                          now) if agency is None or p.copy.recipient == agency]
+    found.sort(key=lambda p: (p.deadline, p.copy.recipient))
+    if args.json:
+        for p in found:
+            c = p.copy
+            print(json.dumps({"recipient": c.recipient, "document_id": c.document_id, "from": c.sender,
+                              "message_id": c.message_id, "priority": c.priority, "accepted_at": c.accepted_at,
+                              "deadline": iso(p.deadline), "late_seconds": p.late_by(now).total_seconds(),
+                              "state": c.state.value}, ensure_ascii=False))
+        return 0
+    if not found:
+        print(f"no overdue documents (accepted since {since}; as of {iso(now)})")
+        return 0
+    print(f"{len(found)} overdue (accepted since {since}; as of {iso(now)}):")
+    for p in found:
+        c = p.copy
+        print(f"  {c.recipient:<16} late {_duration(p.late_by(now).total_seconds()):>7}  due {iso(p.deadline)}  "
+              f"{c.document_id} from {c.sender} (priority {c.priority}, {c.state.value})")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    config, store = _full_config(args)
+    agency = _agency(config, args.agency)
+    first, last = _date(args.start, "--from"), _date(args.end, "--to")
+    try:
+        start, end = stats.period(first, last)
+    except ValueError as exc:
+        store.close()
+        raise OperateError(str(exc)) from None
+    try:
+        copies = store.copies(start, end, agency)
+    finally:
+        store.close()
+
+    def name_of(code: str) -> str | None:
+        found = config.registry.get(code)
+        return found.name if found is not None else None
+
+    report = stats.report(copies, lambda code: config.deadlines.calendar_for(config.registry, code),
+                          first.isoformat(), last.isoformat(), vn_now(),
+                          (lambda code: True) if agency is None else agency.__eq__, name_of)
+    rows = [a.to_dict() for a in report.agencies]
+    if args.format == "json":
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    elif args.format == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=stats.COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+    else:
+        print(f"documents accepted {report.start} to {report.end}, as of {iso(report.as_of)}")
+        header = ("agency", "sent", "received", "accepted", "refused", "done", "overdue", "to 01", "to 03", "to 06")
+        print(f"{header[0]:<16} " + " ".join(f"{h:>8}" for h in header[1:]) + "  name")
+        for row in rows:
+            counts = " ".join(f"{row[k]:>8}" for k in ("sent", "received", "accepted", "refused", "done", "overdue"))
+            times = " ".join(f"{_duration(row[k]):>8}" for k in ("median_to_01", "median_to_03", "median_to_06"))
+            print(f"{row['agency']:<16} {counts} {times}  {row['name'] or ''}")
+        if not rows:
+            print("(no documents in this period)")
+    return 0

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from axis.config._base import ConfigError, read_toml
+from axis.config.deadlines import DeadlinesConfig, read_deadlines
 from axis.config.delivery import DeliveryConfig, StorageConfig, read_delivery, read_storage
 from axis.config.identity import IdentityConfig, read_identity
 from axis.config.limits import read_limits
@@ -16,7 +17,7 @@ from axis.config.signatures import SignatureConfig, read_signatures
 from axis.edxml.xmlsafe import ParseLimits
 from axis.registry import Registry
 
-SECTIONS = ("server", "limits", "signatures", "axis", "delivery", "storage", "priority", "registry")
+SECTIONS = ("server", "limits", "signatures", "axis", "delivery", "storage", "priority", "deadlines", "registry")
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class AxisConfig:
     delivery: DeliveryConfig
     storage: StorageConfig
     priority: PriorityConfig
+    deadlines: DeadlinesConfig
     registry: Registry
     registry_files: tuple[Path, ...]  # the agency (TOML) and directory (CSV) files read, in order
 
@@ -51,6 +53,9 @@ def load(path: Path) -> AxisConfig:
     delivery = read_delivery(path, raw.get("delivery", {}))
     storage = read_storage(path, raw.get("storage", {}))
     priority = read_priority(path, raw.get("priority", {}))
-    registry, files = read_registry(path, raw.get("registry", {}), signatures.require_valid_signature)
+    deadlines = read_deadlines(path, raw.get("deadlines", {}))
+    registry, files = read_registry(path, raw.get("registry", {}), signatures.require_valid_signature,
+                                    frozenset(deadlines.calendars))
     return AxisConfig(source=path, server=server, limits=limits, signatures=signatures, axis=identity,
-                      delivery=delivery, storage=storage, priority=priority, registry=registry, registry_files=files)
+                      delivery=delivery, storage=storage, priority=priority, deadlines=deadlines, registry=registry,
+                      registry_files=files)

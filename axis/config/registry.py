@@ -221,7 +221,7 @@ _make_credentials = _quick_constructor(Credentials, {"token_sha256": b"t" * 32, 
 _make_agency = _quick_constructor(Agency, {
     "code": parse_strict("H41.01"), "name": "x", "parent": "000.00.00.H41", "delivery": DeliveryMode.PUSH,
     "push_url": "http://h/", "credentials": Credentials(token_sha256=b"t" * 32),
-    "signature_policy": SignaturePolicy.REQUIRE, "certificates": ()})
+    "signature_policy": SignaturePolicy.REQUIRE, "certificates": (), "calendar": None})
 
 
 class _Registry:
@@ -231,8 +231,9 @@ class _Registry:
     them), then located by :meth:`conflict`: the per-row checks would cost a tenth of a national load.
     """
 
-    def __init__(self, default_policy: SignaturePolicy) -> None:
+    def __init__(self, default_policy: SignaturePolicy, calendars: frozenset[str] = frozenset()) -> None:
         self.default_policy = default_policy
+        self.calendars = calendars  # the names of [deadlines.calendars] an agency may name
         # One item per agency in each list (parallel lists: no tuple per agency for the collector to walk)
         self.agencies: list[Agency] = []
         self.keys: list[str] = []  # canonical code
@@ -364,13 +365,17 @@ def _read_agency(path: Path, index: int, table: Any, reg: _Registry) -> None:
     for cert in certificates:
         if not cert.is_file():
             raise s.error("certificates", f"certificate file {cert} does not exist")
+    calendar = s.text("calendar")
+    if calendar is not None and calendar not in reg.calendars:
+        known = ", ".join(sorted(reg.calendars)) or "none is defined"
+        raise s.error("calendar", f"no [deadlines.calendars.{calendar}] ({known})")
     credentials = _credentials(s)
     if not credentials:
         raise s.error("token_sha256", "an agency needs a credential: token_sha256, hmac_secret_file or "
                                       "hmac_secret_env ('axisctl token' makes a token and its hash)")
     s.done()
     agency = Agency(code=code, name=name.strip(), parent=parent, delivery=mode, push_url=url,
-                    credentials=credentials, signature_policy=policy, certificates=certificates)
+                    credentials=credentials, signature_policy=policy, certificates=certificates, calendar=calendar)
     reg.agencies.append(agency)
     reg.keys.append(key)
     reg.others.append(other)
@@ -545,7 +550,8 @@ def _read_rows(path: Path, reader: Any, reg: _Registry) -> None:
             else:
                 credentials = _NO_CREDENTIALS  # allowed here: a directory entry not yet connected
             add_agency(make_agency(code=code, name=name.strip(), parent=parent, delivery=mode, push_url=push_url,
-                                   credentials=credentials, signature_policy=policy, certificates=()))
+                                   credentials=credentials, signature_policy=policy, certificates=(),
+                                   calendar=None))
             add_key(key)
             add_other(other)
             add_place(reader.line_num)
@@ -555,7 +561,8 @@ def _read_rows(path: Path, reader: Any, reg: _Registry) -> None:
 
 # -- the [registry] section
 
-def read_registry(path: Path, data: Any, require_valid_signature: bool) -> tuple[Registry, tuple[Path, ...]]:
+def read_registry(path: Path, data: Any, require_valid_signature: bool,
+                  calendars: frozenset[str] = frozenset()) -> tuple[Registry, tuple[Path, ...]]:
     """The registry built from every file the section lists, and those files (in order)."""
     s = _Section(path, "registry", data)
     agency_files, directories = s.paths("agencies"), s.paths("directories")
@@ -572,7 +579,7 @@ def read_registry(path: Path, data: Any, require_valid_signature: bool) -> tuple
             if file.suffix.lower() == other:
                 hint = "directories (CSV)" if other == ".csv" else "agencies (TOML)"
                 raise s.error(key, f"{file} looks like it belongs in registry.{hint}")
-    reg = _Registry(SignaturePolicy.REQUIRE if require_valid_signature else SignaturePolicy.LEGACY)
+    reg = _Registry(SignaturePolicy.REQUIRE if require_valid_signature else SignaturePolicy.LEGACY, calendars)
     # Hundreds of thousands of new objects, none in a reference cycle: the cyclic collector would
     # only walk them again and again (a third of the load time of a national directory).
     collecting = gc.isenabled()

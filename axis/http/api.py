@@ -7,6 +7,7 @@
     POST /v1/mailbox/ID/ack           {"result": "done" | "fail" | "processing", "reason": "…"}
     GET  /v1/sent[?limit=]            what I sent, newest first, with per-recipient state
     GET  /v1/sent/ID                  one of them: transport state and business history per recipient
+    GET  /v1/stats?from=&to=[&agency=] statistics of my agency and those under it (:mod:`axis.stats`)
 
 Every request is authenticated (:mod:`axis.auth`); an agency sees only its own mailbox
 and its own sent packages.  Errors are JSON ``{"error": {code, message, …}}`` with the
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import date, timedelta
 from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred
@@ -24,13 +26,13 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from axis import auth
+from axis import auth, stats
 from axis.config.priority import PriorityConfig
 from axis.errors import AxisError, Code, Problem
 from axis.intake import Prepared, Refused
 from axis.registry import Agency
 from axis.service import AxisService
-from axis.storage.base import TAKEN_BACK, AckResult, MailboxItem, MessageView, State, Stored
+from axis.storage.base import TAKEN_BACK, AckResult, MailboxItem, MessageView, ReadStore, State, Stored
 from axis.vntime import now as vn_now
 
 log = logging.getLogger(__name__)
@@ -292,6 +294,49 @@ class SentResource(ApiResource):
         raise AxisError.of(Code.HTTP_NOT_FOUND, request.path.decode("utf-8", "replace"))
 
 
+MAX_STATS_DAYS = 366
+
+
+def _day(request: Request, name: str) -> date:
+    raw = _arg(request, name)
+    try:
+        return date.fromisoformat(raw or "")
+    except ValueError:
+        raise AxisError.of(Code.HTTP_BAD_REQUEST, f"{name} must be a date such as 2026-11-01, got {raw!r}") from None
+
+
+class StatsResource(ApiResource):
+    """An agency sees its own statistics and those of the agencies registered under it (``parent``)."""
+
+    def handle(self, request: Request, agency: Agency, body: bytes) -> Deferred[Answer]:
+        if request.postpath not in ([], [b""]):
+            raise AxisError.of(Code.HTTP_NOT_FOUND, request.path.decode("utf-8", "replace"))
+        first, last = _day(request, "from"), _day(request, "to")
+        if not timedelta(0) <= last - first < timedelta(days=MAX_STATS_DAYS):
+            raise AxisError.of(Code.HTTP_BAD_REQUEST, f"from..to must be 1 to {MAX_STATS_DAYS} days, "
+                               f"got {first}..{last}")
+        policy = self.service.policy
+        scope = policy.registry.under(agency.key)
+        wanted = _arg(request, "agency")
+        if wanted is not None:
+            found = policy.registry.get(wanted)
+            if found is None or found.key not in scope:
+                raise AxisError.of(Code.STATS_NOT_YOURS, f"{wanted} is not {agency.key} or registered under it")
+            scope = {found.key}
+        only = next(iter(scope)) if len(scope) == 1 else None  # one agency: let the store select it
+        start, end = stats.period(first, last)
+
+        def name_of(code: str) -> str | None:
+            found = policy.registry.get(code)
+            return found.name if found is not None else None
+
+        def compute(store: ReadStore) -> stats.Report:
+            return stats.report(store.copies(start, end, only), policy.calendar_for, first.isoformat(),
+                                last.isoformat(), vn_now(), scope.__contains__, name_of)
+
+        return self.service.read(compute).addCallback(lambda report: Answer(200, report.to_dict()))
+
+
 class ReadyResource(Resource):
     """200 when the store answers and the writer is healthy; 503 otherwise (for load balancers)."""
 
@@ -325,4 +370,5 @@ def add_api(root: Resource, v1: Resource, service: AxisService, request_timeout:
     v1.putChild(b"packages", PackagesResource(service, request_timeout))
     v1.putChild(b"mailbox", MailboxResource(service, request_timeout))
     v1.putChild(b"sent", SentResource(service, request_timeout))
+    v1.putChild(b"stats", StatsResource(service, request_timeout))
     root.putChild(b"readyz", ReadyResource(service))

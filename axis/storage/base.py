@@ -172,6 +172,23 @@ class MessageView:
 
 
 @dataclass(frozen=True)
+class DocumentCopy:
+    """One document (a new document or a replacement) for one recipient, as the ledgers tell it: what
+    deadlines and statistics are computed from."""
+
+    message_id: str
+    document_id: str
+    sender: str
+    recipient: str
+    priority: int
+    accepted_at: str  # when axis accepted the document (ISO +07:00)
+    mode: str
+    state: State
+    state_at: str  # when the copy reached ``state`` (for a copy taken back: when it was taken back)
+    steps: tuple[tuple[str, str], ...] = ()  # (step, at) in ledger order: status codes and requests (lifecycle)
+
+
+@dataclass(frozen=True)
 class PushJob:
     message_id: str
     recipient: str
@@ -220,3 +237,5 @@ class ReadStore(Protocol):
     def trace(self, document_id: str, doc_sender: str | None = None) -> list[MessageView]: ...
     def queue_depths(self) -> list[QueueDepth]: ...
     def dead_letters(self, limit: int) -> list[tuple[PushJob, str | None, str]]: ...
+    def copies(self, start: str, end: str | None, agency: str | None = None,
+               unanswered: bool = False) -> list[DocumentCopy]: ...

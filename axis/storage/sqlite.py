@@ -28,6 +28,7 @@ from axis.storage.base import (
     AckResult,
     BusinessEvent,
     DeliveryView,
+    DocumentCopy,
     DocumentFacts,
     Event,
     LedgerEntry,
@@ -151,6 +152,20 @@ def _m0003(db: Database) -> None:
             recipient TEXT NOT NULL)""")
     db.execute("CREATE INDEX requests_document ON requests(document_id, doc_sender, recipient)")
     db.execute("CREATE INDEX business_ledger_recipient ON business_ledger(document_id, doc_sender, recipient)")
+
+
+@migrations(name="0004_documents_by_time")
+def _m0004(db: Database) -> None:
+    """Deadlines and statistics select documents by the time axis accepted them.  ISO times with the one
+    offset +07:00 and milliseconds sort as text in time order."""
+    db.execute("CREATE INDEX messages_accepted ON messages(accepted_at) WHERE kind = 'edoc'")
+
+
+# Documents of their own (new ones and replacements; revokes and updates reuse the original's DocumentId),
+# for the partial index above (its condition, kind = 'edoc', is part of this one).
+_DOCUMENTS = "m.kind = 'edoc' AND coalesce(m.business_type, 0) NOT IN (1, 2)"
+_ANSWERED = ("EXISTS (SELECT 1 FROM business_ledger b WHERE b.document_id = m.document_id AND b.doc_sender = m.sender "
+             "AND b.recipient = d.recipient AND b.status_code IN ('01', '02', '03'))")
 
 
 def _connect(path: Path, readonly: bool) -> Database:
@@ -541,3 +556,44 @@ class SqliteStore:
     def queue_depths(self) -> list[QueueDepth]:
         return [QueueDepth(r[0], r[1], r[2]) for r in self.conn.execute(
             "SELECT priority, count(*), min(accepted_ns) FROM deliveries WHERE state = 'queued' GROUP BY priority")]
+
+    def copies(self, start: str, end: str | None, agency: str | None = None,
+               unanswered: bool = False) -> list[DocumentCopy]:
+        """Every copy of the documents axis accepted from ``start`` until before ``end`` (ISO times), with its
+        business steps; only those ``agency`` sent or received, when given; only those not yet answered with
+        01, 02 or 03, when ``unanswered``."""
+        where = f"{_DOCUMENTS} AND m.accepted_at >= ?" + (" AND m.accepted_at < ?" if end is not None else "")
+        params: list[object] = [start] if end is None else [start, end]
+        copy_where, copy_params = where, list(params)
+        if agency is not None:
+            copy_where += " AND (m.sender = ? OR d.recipient = ?)"
+            copy_params += [agency, agency]
+        if unanswered:
+            copy_where += f" AND NOT {_ANSWERED}"
+        rows = self.conn.execute(
+            "SELECT m.id, m.document_id, m.sender, d.recipient, m.priority, m.accepted_at, d.mode, d.state, "
+            "d.updated_at FROM messages m JOIN deliveries d ON d.message_seq = m.seq "
+            f"WHERE {copy_where} AND m.document_id IS NOT NULL ORDER BY m.seq, d.recipient", copy_params).fetchall()
+        if not rows:
+            return []
+        # Each document's steps per recipient: business ledger entries, and the requests that reached it (a
+        # request comes before axis's own answer to it within one package, as in ``history``).
+        # Unanswered copies need only what can close them (a recall or request and its answer).
+        status_where, request_where = where, where
+        if agency is not None:
+            status_where += " AND (m.sender = ? OR b.recipient = ?)"
+            request_where += " AND (m.sender = ? OR q.recipient = ?)"
+            params += [agency, agency]
+        if unanswered:
+            status_where += " AND b.status_code IN ('13', '15', '16')"
+        steps: dict[tuple[str, str, str], list[tuple[str, str]]] = {}
+        for r in self.conn.execute(
+                "SELECT b.document_id, b.doc_sender, b.recipient, b.status_code, b.at, b.message_seq, 1, b.id "
+                "FROM messages m JOIN business_ledger b ON b.document_id = m.document_id AND b.doc_sender = m.sender "
+                f"WHERE {status_where} "
+                "UNION ALL SELECT q.document_id, q.doc_sender, q.recipient, q.request, qm.accepted_at, q.message_seq, "
+                "0, q.id FROM messages m JOIN requests q ON q.document_id = m.document_id AND q.doc_sender = m.sender "
+                f"JOIN messages qm ON qm.seq = q.message_seq WHERE {request_where} ORDER BY 6, 7, 8", params + params):
+            steps.setdefault((r[0], r[1], r[2]), []).append((r[3], r[4]))
+        return [DocumentCopy(r[0], r[1], r[2], r[3], r[4], r[5], r[6], State(r[7]), r[8],
+                             tuple(steps.get((r[1], r[2], r[3]), ()))) for r in rows]

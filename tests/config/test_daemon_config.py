@@ -165,3 +165,42 @@ def test_priority_labels_and_share(tmp_path: Path) -> None:
                                          '"Flash, timed"]\noldest_share = 0\n')).priority
     assert config.label(1) == "Urgent" and config.oldest(100) == 0
 
+
+
+def test_deadlines_defaults_and_a_calendar_of_its_own(tmp_path: Path) -> None:
+    from datetime import date, time
+
+    from axis.deadlines import WorkCalendar
+
+    default = load(write(tmp_path, AXIS)).deadlines
+    assert default.default == WorkCalendar() and default.watch == 30 * 86400 and default.refresh == 60
+    config = load(write(tmp_path, AXIS + '[deadlines]\ndays = ["Mon", "tue", "wednesday", "thu", "fri"]\n'
+                                         'end_of_day = "16:30"\nholidays = [2026-09-02, "2026-09-01"]\n'
+                                         'workdays = ["2026-08-29"]\nwatch = "7d"\nrefresh = "30s"\n'
+                                         '[deadlines.calendars.mot-cua]\ndays = ["mon", "sat"]\n'
+                                         'end_of_day = 11:30:00\n')).deadlines
+    base = config.default
+    assert base.days == frozenset(range(5)) and base.end_of_day == time(16, 30)
+    assert base.holidays == {date(2026, 9, 2), date(2026, 9, 1)} and base.workdays == {date(2026, 8, 29)}
+    assert (config.watch, config.refresh) == (7 * 86400, 30)
+    one_stop = config.calendars["mot-cua"]
+    assert one_stop.days == {0, 5} and one_stop.end_of_day == time(11, 30)
+    assert one_stop.holidays == base.holidays  # what it does not set comes from [deadlines]
+
+
+@pytest.mark.parametrize(("text", "key", "fragment"), [
+    ('[deadlines]\ndays = []\n', "deadlines.days", "at least one working weekday"),
+    ('[deadlines]\ndays = ["monday", "funday"]\n', "deadlines.days", "weekday names"),
+    ('[deadlines]\nend_of_day = "5pm"\n', "deadlines.end_of_day", "time of day"),
+    ('[deadlines]\nend_of_day = "24:00"\n', "deadlines.end_of_day", "time of day"),
+    ('[deadlines]\nholidays = ["2026-02-30"]\n', "deadlines.holidays", "expected dates"),
+    ('[deadlines]\nholidays = [2026-09-02T08:00:00]\n', "deadlines.holidays", "expected dates"),
+    ('[deadlines]\nwatch = "forever"\n', "deadlines.watch", "duration"),
+    ('[deadlines]\nend = "17:00"\n', "deadlines.end", "unknown setting"),
+    ('[deadlines.calendars."a b"]\n', "deadlines.calendars.a b", "calendar name"),
+    ('[deadlines.calendars.x]\ndays = ["sun"]\nhours = 8\n', "deadlines.calendars.x.hours", "unknown setting"),
+])
+def test_deadlines_errors_name_the_key(tmp_path: Path, text: str, key: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(write(tmp_path, AXIS + text))
+    assert info.value.key == key and fragment in info.value.problem

@@ -363,3 +363,19 @@ def test_national_scale(tmp_path: Path) -> None:
         for form in other.equivalents():
             assert config.registry.get(form) is found
     assert config.registry.by_token_sha256(hashlib.sha256(b"token-1001").digest()) is config.registry.get(codes[1001])
+
+
+def test_an_agency_names_its_working_calendar(tmp_path: Path) -> None:
+    config = setup(tmp_path, agency("H41", calendar="mot-cua") + agency("G22", token=sha("b")))
+    config.write_text(config.read_text() + '[deadlines.calendars.mot-cua]\ndays = ["sat"]\n', encoding="utf-8")
+    loaded = load(config)
+    h41, g22 = loaded.registry.get("H41"), loaded.registry.get("G22")
+    assert h41 is not None and h41.calendar == "mot-cua" and g22 is not None and g22.calendar is None
+    assert loaded.deadlines.calendar_for(loaded.registry, "000.00.00.H41").days == {5}
+    assert loaded.deadlines.calendar_for(loaded.registry, "G22") is loaded.deadlines.default
+    assert loaded.deadlines.calendar_for(loaded.registry, "000.00.00.G17") is loaded.deadlines.default  # not here
+
+
+def test_an_unknown_calendar_is_refused_with_the_names_known(tmp_path: Path) -> None:
+    err = refused(setup(tmp_path, agency("H41", calendar="weekend")))
+    assert err.key == "agency[1] (H41).calendar" and "no [deadlines.calendars.weekend]" in err.problem
