@@ -166,6 +166,8 @@ def _restart_needed(old: AxisConfig, new: AxisConfig) -> list[str]:
             changed.append(name)
     if old.delivery.per_host != new.delivery.per_host or old.delivery.connect_timeout != new.delivery.connect_timeout:
         changed.append("delivery.per_host/connect_timeout")
+    if old.deadlines.refresh != new.deadlines.refresh:  # the gauge's timer; calendars and watch do reload
+        changed.append("deadlines.refresh")
     return changed
 
 

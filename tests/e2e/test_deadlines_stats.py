@@ -126,3 +126,17 @@ def test_an_agency_sees_only_its_own_statistics_and_those_under_it(axisd: Axisd)
 def test_a_bad_period_is_a_clear_400(axisd: Axisd, query: str) -> None:
     r = axisd.request("GET", f"/v1/stats{query}", as_code=H41)
     assert r.status == 400 and r.json()["error"]["code"] == "http.bad-request"
+
+
+def test_calendars_reload_and_the_gauges_timer_needs_a_restart(axisd: Axisd, capsys: pytest.CaptureFixture[str]) -> None:
+    original = axisd.config.read_text()
+    try:
+        axisd.config.write_text(original.replace('refresh = "200ms"', 'refresh = "5s"'))
+        capsys.readouterr()
+        assert axisctl.main(["reload", "--config", str(axisd.config)]) == 1
+        out = capsys.readouterr().out
+        assert "deadlines.refresh" in out and "restart" in out
+        axisd.config.write_text(original.replace("[deadlines]\n", '[deadlines]\nholidays = ["2027-01-01"]\n'))
+        assert axisctl.main(["reload", "--config", str(axisd.config)]) == 0
+    finally:
+        axisd.config.write_text(original)
