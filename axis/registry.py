@@ -170,6 +170,11 @@ class Registry:
                     todo.append(child)
         return found
 
+    def name(self, code: str) -> str | None:
+        """The registered name of ``code`` (either grammar), for reports; None when not registered here."""
+        agency = self.get(code)
+        return agency.name if agency is not None else None
+
     def by_token_sha256(self, digest: bytes) -> Agency | None:
         return self._by_token.get(digest)
 

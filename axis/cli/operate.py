@@ -26,6 +26,7 @@ import sys
 import time
 from datetime import date, datetime, timedelta
 from datetime import time as day_time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -194,7 +195,7 @@ def add_commands(sub: Any) -> None:
     p.set_defaults(func=cmd_reload)
 
 
-def _full_config(args: argparse.Namespace) -> tuple[AxisConfig, SqliteStore]:
+def _full_config(args: argparse.Namespace) -> tuple[AxisConfig, Path]:
     """The whole configuration (calendars, registry) and the store it names (or ``--data-dir``'s)."""
     try:
         config = load_config(Path(args.config))
@@ -205,7 +206,7 @@ def _full_config(args: argparse.Namespace) -> tuple[AxisConfig, SqliteStore]:
     path = config.server.data_dir / DB_NAME
     if not path.exists():
         raise OperateError(f"no axis database at {path} (has axisd run with this configuration?)")
-    return config, SqliteStore(path, readonly=True)
+    return config, path
 
 
 def _agency(config: AxisConfig, code: str | None) -> str | None:
@@ -244,17 +245,18 @@ def _duration(seconds: float | None) -> str:
 
 
 def cmd_overdue(args: argparse.Namespace) -> int:
-    config, store = _full_config(args)
+    config, path = _full_config(args)
     agency = _agency(config, args.agency)
     now = vn_now()
     since = (iso(datetime.combine(_date(args.since, "--since"), day_time(), VN_TZ)) if args.since is not None
              else iso(now - timedelta(seconds=config.deadlines.watch)))
+    store = SqliteStore(path, readonly=True)
     try:
         waiting = store.copies(since, None, agency, unanswered=True)
     finally:
         store.close()
-    found = [p for p in deadlines.overdue(waiting, lambda code: config.deadlines.calendar_for(config.registry, code),
-                                          now) if agency is None or p.copy.recipient == agency]
+    found = [p for p in deadlines.overdue(waiting, partial(config.deadlines.calendar_for, config.registry), now)
+             if agency is None or p.copy.recipient == agency]
     found.sort(key=lambda p: (p.deadline, p.copy.recipient))
     if args.json:
         for p in found:
@@ -276,26 +278,21 @@ def cmd_overdue(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    config, store = _full_config(args)
+    config, path = _full_config(args)
     agency = _agency(config, args.agency)
     first, last = _date(args.start, "--from"), _date(args.end, "--to")
     try:
         start, end = stats.period(first, last)
     except ValueError as exc:
-        store.close()
         raise OperateError(str(exc)) from None
+    store = SqliteStore(path, readonly=True)
     try:
         copies = store.copies(start, end, agency)
     finally:
         store.close()
-
-    def name_of(code: str) -> str | None:
-        found = config.registry.get(code)
-        return found.name if found is not None else None
-
-    report = stats.report(copies, lambda code: config.deadlines.calendar_for(config.registry, code),
+    report = stats.report(copies, partial(config.deadlines.calendar_for, config.registry),
                           first.isoformat(), last.isoformat(), vn_now(),
-                          (lambda code: True) if agency is None else agency.__eq__, name_of)
+                          (lambda code: True) if agency is None else agency.__eq__, config.registry.name)
     rows = [a.to_dict() for a in report.agencies]
     if args.format == "json":
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))

@@ -326,13 +326,9 @@ class StatsResource(ApiResource):
         only = next(iter(scope)) if len(scope) == 1 else None  # one agency: let the store select it
         start, end = stats.period(first, last)
 
-        def name_of(code: str) -> str | None:
-            found = policy.registry.get(code)
-            return found.name if found is not None else None
-
         def compute(store: ReadStore) -> stats.Report:
             return stats.report(store.copies(start, end, only), policy.calendar_for, first.isoformat(),
-                                last.isoformat(), vn_now(), scope.__contains__, name_of)
+                                last.isoformat(), vn_now(), scope.__contains__, policy.registry.name)
 
         return self.service.read(compute).addCallback(lambda report: Answer(200, report.to_dict()))
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from packages import edoc
 
+from axis.storage.sqlite import open_database
+
 AXISCTL = Path(sys.executable).with_name("axisctl")
 
 
@@ -107,3 +109,19 @@ def test_usage_and_file_errors_are_one_line_not_a_traceback(tmp_path: Path) -> N
     assert run("validate", "x", "--pin", "nonsense", ok=2).stderr.startswith("axisctl: --pin")
     assert run("sign", tmp_path / "missing.edxml", "--key", "k", "--cert", "c", ok=1).stderr.startswith("axisctl:")
     assert run(ok=2).returncode == 2
+
+
+def test_stats_and_overdue_errors_are_one_clear_line(tmp_path: Path) -> None:
+    config = tmp_path / "axisd.toml"
+    config.write_text(f'[server]\ndata_dir = "{tmp_path / "var"}"\n[axis]\ncode = "000.00.99.H41"\n')
+    c = ("--config", config)
+    assert "no axis database" in run("stats", "--from", "2026-11-01", "--to", "2026-11-30", *c, ok=1).stderr
+    (tmp_path / "var").mkdir()
+    open_database(tmp_path / "var")
+    assert "--from expects a date" in run("stats", "--from", "1/11/2026", "--to", "2026-11-30", *c, ok=1).stderr
+    assert "before it starts" in run("stats", "--from", "2026-11-30", "--to", "2026-11-01", *c, ok=1).stderr
+    assert "--agency 'x'" in run("overdue", "--agency", "x", *c, ok=1).stderr
+    assert "no overdue documents" in run("overdue", *c).stdout
+    assert "(no documents in this period)" in run("stats", "--from", "2026-11-01", "--to", "2026-11-30", *c).stdout
+    config.write_text(config.read_text() + '[deadlines]\ndays = ["someday"]\n')
+    assert "deadlines.days" in run("stats", "--from", "2026-11-01", "--to", "2026-11-30", *c, ok=1).stderr
