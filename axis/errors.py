@@ -178,6 +178,22 @@ class Code(enum.Enum):
     STATS_NOT_YOURS = ("stats.not-yours", _E, 403,
                        "Statistics are given for your agency and the agencies under it only",
                        "Chỉ được xem thống kê của cơ quan mình và các đơn vị trực thuộc")
+    # -- the VXP door (SDKVXP protocol)
+    VXP_AUTH_MISSING = ("vxp.auth-missing", _E, 401, "The request carries no XroadVnpt signature headers",
+                        "Yêu cầu thiếu các tiêu đề chữ ký XroadVnpt")
+    VXP_AUTH_MALFORMED = ("vxp.auth-malformed", _E, 400, "The XroadVnpt signature headers are malformed",
+                          "Tiêu đề chữ ký XroadVnpt không đúng định dạng")
+    VXP_UNKNOWN_SYSTEM = ("vxp.unknown-system", _E, 401, "No agency is registered with this system id",
+                          "Mã hệ thống (systemid) chưa được đăng ký")
+    VXP_BAD_SIGNATURE = ("vxp.bad-signature", _E, 401, "The header signature does not verify with this "
+                         "system's secret", "Chữ ký tiêu đề không hợp lệ với khóa bí mật của hệ thống")
+    VXP_HEADER_MISMATCH = ("vxp.header-mismatch", _E, 401, "A header disagrees with the signed headers",
+                           "Tiêu đề không khớp với phần đã ký")
+    VXP_HASH_FILE_MISMATCH = ("vxp.hash-file-mismatch", _E, 400,
+                              "The package does not match XroadVnpt-hash-file", "Gói tin không khớp mã băm hash-file")
+    VXP_BAD_PARAMETER = ("vxp.bad-parameter", _E, 400, "A parameter of the request is missing or not valid",
+                         "Tham số của yêu cầu bị thiếu hoặc không hợp lệ")
+    VXP_UNKNOWN_OPERATION = ("vxp.unknown-operation", _E, 404, "No such operation", "Không có chức năng này")
     STORAGE_UNAVAILABLE = ("storage.unavailable", _E, 503, "Storage is unavailable; nothing was accepted",
                            "Kho lưu trữ không sẵn sàng; gói tin chưa được tiếp nhận")
     # -- axis's signed acceptance receipts
