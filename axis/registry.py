@@ -50,6 +50,7 @@ class Agency:
     signature_policy: SignaturePolicy = SignaturePolicy.LEGACY
     certificates: tuple[Path, ...] = ()  # this agency's signing certificates (pinned)
     calendar: str | None = None  # its working calendar ([deadlines.calendars.NAME]); None: [deadlines]
+    vxp_system_id: str | None = None  # its XroadVnpt-systemid on the VXP door (the secret: its HMAC secret)
 
     @property
     def key(self) -> str:
@@ -110,6 +111,7 @@ class Registry:
         self._children: dict[str, list[str]] | None = None  # built on first use (reports only)
         self._by_form: dict[str, Agency] = {}
         self._by_token: dict[bytes, Agency] = {}
+        self._by_system: dict[str, Agency] = {}
         for agency, key, forms in entries:
             if key in self._by_key:
                 raise ValueError(f"agency {agency.code.text} is registered twice")
@@ -122,6 +124,11 @@ class Registry:
                     raise ValueError(f"agencies {self._by_token[token].code.text} and {agency.code.text} "
                                      "share one token")
                 self._by_token[token] = agency
+            if agency.vxp_system_id is not None:
+                if agency.vxp_system_id in self._by_system:
+                    raise ValueError(f"agencies {self._by_system[agency.vxp_system_id].code.text} and "
+                                     f"{agency.code.text} share one vxp_system_id")
+                self._by_system[agency.vxp_system_id] = agency
         self.routes: tuple[Route, ...] = tuple(routes)
         self._route_by_prefix: dict[str, Route] = {}
         for route in self.routes:
@@ -174,6 +181,9 @@ class Registry:
         """The registered name of ``code`` (either grammar), for reports; None when not registered here."""
         agency = self.get(code)
         return agency.name if agency is not None else None
+
+    def by_vxp_system_id(self, system_id: str) -> Agency | None:
+        return self._by_system.get(system_id)
 
     def by_token_sha256(self, digest: bytes) -> Agency | None:
         return self._by_token.get(digest)

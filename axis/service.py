@@ -27,7 +27,7 @@ from axis.errors import AxisError, Code
 from axis.intake import Intake, Policy, Prepared
 from axis.metrics import Metrics
 from axis.registry import Agency
-from axis.storage.base import ReadStore, Stored, WriteStore
+from axis.storage.base import TAKEN_BACK, AckResult, MailboxItem, ReadStore, State, Stored, WriteStore
 from axis.storage.sqlite import SqliteStore
 from axis.storage.writer import Writer
 from axis.vntime import iso, parse_iso
@@ -205,3 +205,34 @@ class AxisService:
         d.addCallback(store)
         d.addCallback(accepted)
         return d
+
+    # -- a recipient taking its packages (both doors)
+
+    def fetch(self, agency: Agency, message_id: str) -> Deferred[tuple[MailboxItem, bytes]]:
+        """One package of ``agency``'s mailbox, its original bytes; the first fetch marks it delivered.
+        Fails with ``message.not-found``, or ``message.withdrawn`` for a copy its sender took back."""
+
+        def fetched(found: tuple[MailboxItem, bytes] | None) -> Any:
+            if found is None:
+                raise AxisError.of(Code.MESSAGE_NOT_FOUND, message_id)
+            item = found[0]
+            if item.state in TAKEN_BACK:
+                raise AxisError.of(Code.MESSAGE_WITHDRAWN, f"{message_id} ({item.state.value})")
+            if item.state is not State.QUEUED:
+                return found
+            at = self.hop_time()
+
+            def first_fetch(changed: bool) -> tuple[MailboxItem, bytes]:
+                if changed:
+                    self.metrics.delivered.labels(agency=agency.key, mode="pull").inc()
+                    self.metrics.accept_to_delivered_seconds.labels(mode="pull").observe(
+                        self.age_seconds(item.accepted_at))
+                return found
+
+            return self.write(lambda s: s.mark_fetched(agency.key, message_id, at)).addCallback(first_fetch)
+
+        return self.read(lambda s: s.fetch(agency.key, message_id)).addCallback(fetched)
+
+    def acknowledge(self, agency: Agency, message_id: str, result: AckResult, reason: str | None) -> Deferred[State]:
+        at = self.hop_time()
+        return self.write(lambda s: s.acknowledge(agency.key, message_id, result, reason, at))

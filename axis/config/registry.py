@@ -18,6 +18,8 @@ Two formats, listed in ``axisd.toml``::
     hmac_secret_file = "..."        # or hmac_secret_env = "NAME" (not both): the HMAC secret, >= 16 bytes
     signature = "require"           # or "legacy"; default from [signatures] require_valid_signature
     certificates = ["trust/x.pem"]  # the agency's own signing certificates (pinned)
+    calendar = "mot-cua"            # its working calendar, [deadlines.calendars.mot-cua]; default [deadlines]
+    vxp_system_id = "vxp.saas.03"   # its SDKVXP system id on the VXP door; the secret is its HMAC secret
 
     [[route]]
     name = "national"               # required, unique
@@ -221,7 +223,7 @@ _make_credentials = _quick_constructor(Credentials, {"token_sha256": b"t" * 32, 
 _make_agency = _quick_constructor(Agency, {
     "code": parse_strict("H41.01"), "name": "x", "parent": "000.00.00.H41", "delivery": DeliveryMode.PUSH,
     "push_url": "http://h/", "credentials": Credentials(token_sha256=b"t" * 32),
-    "signature_policy": SignaturePolicy.REQUIRE, "certificates": (), "calendar": None})
+    "signature_policy": SignaturePolicy.REQUIRE, "certificates": (), "calendar": None, "vxp_system_id": None})
 
 
 class _Registry:
@@ -234,6 +236,7 @@ class _Registry:
     def __init__(self, default_policy: SignaturePolicy, calendars: frozenset[str] = frozenset()) -> None:
         self.default_policy = default_policy
         self.calendars = calendars  # the names of [deadlines.calendars] an agency may name
+        self.system_ids: dict[str, str] = {}  # vxp_system_id -> where it was first given
         # One item per agency in each list (parallel lists: no tuple per agency for the collector to walk)
         self.agencies: list[Agency] = []
         self.keys: list[str] = []  # canonical code
@@ -373,9 +376,18 @@ def _read_agency(path: Path, index: int, table: Any, reg: _Registry) -> None:
     if not credentials:
         raise s.error("token_sha256", "an agency needs a credential: token_sha256, hmac_secret_file or "
                                       "hmac_secret_env ('axisctl token' makes a token and its hash)")
+    system_id = s.text("vxp_system_id")
+    if system_id is not None:
+        if credentials.hmac_secret is None:
+            raise s.error("vxp_system_id", "the VXP door needs the system's shared secret: give hmac_secret_file "
+                                           "or hmac_secret_env")
+        if system_id in reg.system_ids:
+            raise s.error("vxp_system_id", f"{system_id!r} is already used at {reg.system_ids[system_id]}")
+        reg.system_ids[system_id] = f"{path}: {s.name}"
     s.done()
     agency = Agency(code=code, name=name.strip(), parent=parent, delivery=mode, push_url=url,
-                    credentials=credentials, signature_policy=policy, certificates=certificates, calendar=calendar)
+                    credentials=credentials, signature_policy=policy, certificates=certificates, calendar=calendar,
+                    vxp_system_id=system_id)
     reg.agencies.append(agency)
     reg.keys.append(key)
     reg.others.append(other)
@@ -551,7 +563,7 @@ def _read_rows(path: Path, reader: Any, reg: _Registry) -> None:
                 credentials = _NO_CREDENTIALS  # allowed here: a directory entry not yet connected
             add_agency(make_agency(code=code, name=name.strip(), parent=parent, delivery=mode, push_url=push_url,
                                    credentials=credentials, signature_policy=policy, certificates=(),
-                                   calendar=None))
+                                   calendar=None, vxp_system_id=None))
             add_key(key)
             add_other(other)
             add_place(reader.line_num)

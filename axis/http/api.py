@@ -32,7 +32,7 @@ from axis.errors import AxisError, Code, Problem
 from axis.intake import Prepared, Refused
 from axis.registry import Agency
 from axis.service import AxisService
-from axis.storage.base import TAKEN_BACK, AckResult, MailboxItem, MessageView, ReadStore, State, Stored
+from axis.storage.base import AckResult, MailboxItem, MessageView, ReadStore, State, Stored
 from axis.vntime import now as vn_now
 
 log = logging.getLogger(__name__)
@@ -213,31 +213,13 @@ class MailboxResource(ApiResource):
         raise AxisError.of(Code.HTTP_NOT_FOUND, request.path.decode("utf-8", "replace"))
 
     def _fetch(self, agency: Agency, message_id: str) -> Deferred[Answer]:
-        service = self.service
-
-        def fetched(found: tuple[MailboxItem, bytes] | None) -> Answer | Deferred[Answer]:
-            if found is None:
-                raise AxisError.of(Code.MESSAGE_NOT_FOUND, message_id)
+        def answer(found: tuple[MailboxItem, bytes]) -> Answer:
             item, data = found
-            if item.state in TAKEN_BACK:
-                raise AxisError.of(Code.MESSAGE_WITHDRAWN, f"{message_id} ({item.state.value})")
-            answer = Answer(200, data, b"application/xml", {
+            return Answer(200, data, b"application/xml", {
                 b"X-Axis-Message-Id": item.message_id.encode(), b"X-Axis-Sha256": item.sha256.encode(),
-                b"X-Axis-From": item.sender.encode(), b"X-Axis-Trace": service.hop().encode()})
-            if item.state.value != "queued":
-                return answer
-            at = service.hop_time()
+                b"X-Axis-From": item.sender.encode(), b"X-Axis-Trace": self.service.hop().encode()})
 
-            def first_fetch(changed: bool) -> Answer:
-                if changed:
-                    service.metrics.delivered.labels(agency=agency.key, mode="pull").inc()
-                    service.metrics.accept_to_delivered_seconds.labels(mode="pull").observe(
-                        service.age_seconds(item.accepted_at))
-                return answer
-
-            return service.write(lambda s: s.mark_fetched(agency.key, message_id, at)).addCallback(first_fetch)
-
-        return service.read(lambda s: s.fetch(agency.key, message_id)).addCallback(fetched)
+        return self.service.fetch(agency, message_id).addCallback(answer)
 
     def _ack(self, agency: Agency, message_id: str, body: bytes) -> Deferred[Answer]:
         try:
@@ -249,8 +231,7 @@ class MailboxResource(ApiResource):
         except (ValueError, AttributeError, TypeError) as exc:
             raise AxisError.of(Code.HTTP_BAD_REQUEST, 'expected {"result": "done" | "fail" | "processing", '
                                f'"reason": "…"}} ({exc})') from None
-        at = self.service.hop_time()
-        return self.service.write(lambda s: s.acknowledge(agency.key, message_id, result, reason, at)).addCallback(
+        return self.service.acknowledge(agency, message_id, result, reason).addCallback(
             lambda state: Answer(200, {"message_id": message_id, "state": state.value}))
 
 
