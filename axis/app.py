@@ -87,6 +87,7 @@ class App:
     pusher: Pusher
     site: AxisSite
     signer: ReceiptSigner
+    vxp_site: AxisSite | None = None  # the VXP door on a port of its own ([vxp] port)
     _loops: list[LoopingCall] = field(default_factory=list)
 
     def start(self) -> None:
@@ -145,9 +146,10 @@ def build(reactor: Any, config: AxisConfig) -> App:
     if config.server.intake_processes:
         service.pool = IntakePool(reactor, IntakePool.child_command(config.source.resolve(), config.server.data_dir),
                                   config.server.intake_processes, on_change=metrics.intake_changed)
-    site = build_site(reactor, service, metrics, config.limits.max_bytes, config.server.request_timeout)
+    site, vxp_site = build_site(reactor, service, metrics, config.limits.max_bytes, config.server.request_timeout,
+                                config.vxp)
     settle()
-    return App(reactor, config, metrics, service, pusher, site, signer)
+    return App(reactor, config, metrics, service, pusher, site, signer, vxp_site)
 
 
 def settle() -> None:
@@ -161,7 +163,7 @@ def settle() -> None:
 def _restart_needed(old: AxisConfig, new: AxisConfig) -> list[str]:
     """Settings a running daemon cannot change (listening sockets, storage, identity, parser limits)."""
     changed = []
-    for name in ("server", "axis", "storage", "limits"):
+    for name in ("server", "axis", "storage", "limits", "vxp"):
         if getattr(old, name) != getattr(new, name):
             changed.append(name)
     if old.delivery.per_host != new.delivery.per_host or old.delivery.connect_timeout != new.delivery.connect_timeout:

@@ -66,9 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("listening on http://%s:%s/ (config %s, data %s, %d agencies)", address.host, address.port,
                  config.source, data_dir, len(config.registry))
         print(f"axisd: listening on http://{address.host}:{address.port}/ (config {config.source})", flush=True)
+        if config.vxp.enabled and config.vxp.port == 0:
+            print(f"axisd: VXP door on http://{address.host}:{address.port}{config.vxp.prefix}/", flush=True)
 
     def failed(failure: object) -> None:
-        print(f"axisd: cannot listen on {config.server.host}:{port}: {failure.getErrorMessage()}",  # type: ignore
+        print(f"axisd: cannot listen on {config.server.host}: {failure.getErrorMessage()}",  # type: ignore
               file=sys.stderr, flush=True)
         reactor.stop()  # type: ignore[attr-defined]
 
@@ -81,6 +83,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     reactor.addSystemEventTrigger("before", "shutdown", stopping)  # type: ignore[attr-defined]
     signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(reloader.request))  # type: ignore
     endpoint.listen(app.site).addCallbacks(listening, failed)
+    if app.vxp_site is not None:
+        vxp = config.vxp
+
+        def door_listening(listening_port: object) -> None:
+            address = listening_port.getHost()  # type: ignore[attr-defined]
+            print(f"axisd: VXP door on http://{address.host}:{address.port}{vxp.prefix}/", flush=True)
+
+        endpoints.TCP4ServerEndpoint(reactor, vxp.port, interface=config.server.host).listen(
+            app.vxp_site).addCallbacks(door_listening, failed)
     reactor.run()  # type: ignore[attr-defined]
     return 0
 

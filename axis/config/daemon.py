@@ -14,10 +14,11 @@ from axis.config.priority import PriorityConfig, read_priority
 from axis.config.registry import read_registry
 from axis.config.server import ServerConfig, read_server
 from axis.config.signatures import SignatureConfig, read_signatures
+from axis.config.vxp import VxpConfig, read_vxp
 from axis.edxml.xmlsafe import ParseLimits
 from axis.registry import Registry
 
-SECTIONS = ("server", "limits", "signatures", "axis", "delivery", "storage", "priority", "deadlines", "registry")
+SECTIONS = ("server", "limits", "signatures", "axis", "delivery", "storage", "priority", "deadlines", "vxp", "registry")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class AxisConfig:
     storage: StorageConfig
     priority: PriorityConfig
     deadlines: DeadlinesConfig
+    vxp: VxpConfig
     registry: Registry
     registry_files: tuple[Path, ...]  # the agency (TOML) and directory (CSV) files read, in order
 
@@ -54,8 +56,9 @@ def load(path: Path) -> AxisConfig:
     storage = read_storage(path, raw.get("storage", {}))
     priority = read_priority(path, raw.get("priority", {}))
     deadlines = read_deadlines(path, raw.get("deadlines", {}))
+    vxp = read_vxp(path, raw.get("vxp", {}))
     registry, files = read_registry(path, raw.get("registry", {}), signatures.require_valid_signature,
                                     frozenset(deadlines.calendars))
     return AxisConfig(source=path, server=server, limits=limits, signatures=signatures, axis=identity,
-                      delivery=delivery, storage=storage, priority=priority, deadlines=deadlines, registry=registry,
-                      registry_files=files)
+                      delivery=delivery, storage=storage, priority=priority, deadlines=deadlines, vxp=vxp,
+                      registry=registry, registry_files=files)

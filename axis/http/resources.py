@@ -19,8 +19,10 @@ from twisted.python import log
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 
+from axis.config.vxp import VxpConfig
 from axis.errors import Code, Problem
 from axis.http.api import add_api
+from axis.http.vxp import VxpResource, add_vxp
 from axis.metrics import Metrics
 from axis.service import AxisService
 from axis.verdict import Checker, Verdict
@@ -134,7 +136,8 @@ class AxisSite(Site):
 
 
 def build_site(reactor: IReactorThreads, service: AxisService, metrics: Metrics, max_body: int,
-               request_timeout: float = 60.0) -> AxisSite:
+               request_timeout: float = 60.0, vxp: VxpConfig | None = None) -> tuple[AxisSite, AxisSite | None]:
+    """The main site, and the VXP door's own site when it has a port of its own."""
     root = Resource()
     v1 = Resource()
     root.putChild(b"v1", v1)
@@ -142,4 +145,14 @@ def build_site(reactor: IReactorThreads, service: AxisService, metrics: Metrics,
     add_api(root, v1, service, request_timeout)
     root.putChild(b"healthz", HealthResource())
     root.putChild(b"metrics", MetricsResource(metrics))
-    return AxisSite(root, max_body, idle_timeout=request_timeout)
+    door_site = None
+    if vxp is not None and vxp.enabled:
+        if vxp.port == 0:
+            add_vxp(root, vxp.segments, service, request_timeout)
+        else:
+            door: Resource = VxpResource(service, request_timeout)
+            if vxp.segments:
+                door = Resource()
+                add_vxp(door, vxp.segments, service, request_timeout)
+            door_site = AxisSite(door, max_body, idle_timeout=request_timeout)
+    return AxisSite(root, max_body, idle_timeout=request_timeout), door_site

@@ -26,6 +26,7 @@ from axis.errors import AxisError, Code
 from axis.storage.base import (
     TAKEN_BACK,
     AckResult,
+    AgencyRequest,
     BusinessEvent,
     DeliveryView,
     DocumentCopy,
@@ -159,6 +160,19 @@ def _m0004(db: Database) -> None:
     """Deadlines and statistics select documents by the time axis accepted them.  ISO times with the one
     offset +07:00 and milliseconds sort as text in time order."""
     db.execute("CREATE INDEX messages_accepted ON messages(accepted_at) WHERE kind = 'edoc'")
+
+
+@migrations(name="0005_agency_requests")
+def _m0005(db: Database) -> None:
+    """Agencies asking, through the VXP door, to be registered or removed: an administrator decides."""
+    db.execute("""
+        CREATE TABLE agency_requests (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            requested_by TEXT NOT NULL,
+            action TEXT NOT NULL,
+            agency TEXT NOT NULL,
+            detail TEXT NOT NULL)""")
 
 
 # Documents of their own (new ones and replacements; revokes and updates reuse the original's DocumentId),
@@ -322,6 +336,16 @@ class SqliteStore:
         self.conn.execute("INSERT INTO requests (message_seq, request, doc_sender, document_id, recipient) "
                           "VALUES (?,?,?,?,?)", (self._seq(message_id), request, doc_sender, document_id, recipient))
 
+    def record_agency_request(self, at: str, requested_by: str, action: str, agency: str, detail: str) -> int:
+        cursor = self.conn.execute("INSERT INTO agency_requests (at, requested_by, action, agency, detail) "
+                                   "VALUES (?,?,?,?,?)", (at, requested_by, action, agency, detail))
+        return int(cursor.lastrowid or 0)
+
+    def agency_requests(self, limit: int) -> list[AgencyRequest]:
+        return [AgencyRequest(*r) for r in self.conn.execute(
+            "SELECT id, at, requested_by, action, agency, detail FROM agency_requests ORDER BY id DESC LIMIT ?",
+            (limit,))]
+
     def take_back(self, message_id: str, recipient: str, state: State, at: str, detail: str) -> None:
         """Withdraw or supersede one unfetched delivery (the caller checked that it is still queued)."""
         event = Event.WITHDRAWN if state is State.WITHDRAWN else Event.SUPERSEDED
@@ -478,6 +502,14 @@ class SqliteStore:
             sql + " AND d.priority = ? ORDER BY d.message_seq LIMIT ?", (*params, p, oldest))), key=lambda r: r[-1])
         picked = _with_oldest(urgent, old, limit, oldest, key=lambda r: r[-1])
         return [_mailbox_item(r) for r in sorted(picked, key=lambda r: (-r[5], r[-1]))]
+
+    def pending_count(self, recipient: str, kind: str | None = None) -> int:
+        """How many packages wait in ``recipient``'s mailbox (through the mailbox index)."""
+        where = f"d.recipient = ? AND {_IN_MAILBOX}" + (" AND m.kind = ?" if kind is not None else "")
+        params: tuple[object, ...] = (recipient,) if kind is None else (recipient, kind)
+        row = self.conn.execute(f"SELECT count(*) FROM deliveries d JOIN messages m ON m.seq = d.message_seq "
+                                f"WHERE {where}", params).fetchone()
+        return int(row[0])
 
     def fetch(self, recipient: str, message_id: str) -> tuple[MailboxItem, bytes] | None:
         row = self.conn.execute(

@@ -1,0 +1,339 @@
+"""The VXP door: the national axis's SDKVXP protocol, so agency systems built on the Java SDK connect by
+changing one endpoint URL (the reference, vxp-protocol.md).
+
+Every operation is ``<prefix>/<name>``; its parameters are the signed ``XroadVnpt-*`` headers
+(:mod:`axis.vxp.signing`), read from the signed JSON only.  The caller is the agency registered with
+that ``vxp_system_id``, and it acts only as itself, as on the native door: both doors share the
+service, the store and the ledgers, so a document sent through one is fetched through the other.
+
+Answers are what the SDK reads: ``{"status": "OK"|"FAIL", "ErrorCode": "0"|<taxonomy code>,
+"ErrorDesc": …}`` plus the operation's field (``DocId``, ``data``, ``count``).  ``sendEdoc`` always
+carries ``DocId`` (an error without it is invisible to the SDK).  Bodies are pure ASCII (non-ASCII
+text as JSON ``\\u`` escapes, which the SDK's Gson decodes): ``sendEdoc`` answers are read as US-ASCII.
+The SDK ignores HTTP statuses; ours still follow the taxonomy, for everyone else.
+
+Replay: the SDK signs a timestamp it freezes for the life of its client object, so freshness cannot be
+required.  What a replayed request can do is bounded instead: a package sent again is a duplicate (the
+first receipt, nothing new), an acknowledgement again changes nothing, reads change nothing, and an
+agency registration is only a request an administrator decides.  Run the door over TLS.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.python.failure import Failure
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request
+
+from axis import lifecycle
+from axis.errors import AxisError, Code, Problem
+from axis.intake import Prepared, Refused
+from axis.registry import Agency
+from axis.storage.base import AckResult, MailboxItem, MessageView, ReadStore, Stored
+from axis.vntime import VN_TZ, parse_iso
+from axis.vxp.signing import PREFIX, check_signed, read_signed, sdk_hash_file
+
+log = logging.getLogger(__name__)
+
+MAX_LIST = 1000
+SERVICE_TYPE = "eDoc"
+
+
+def _sdk_time(iso_time: str | None) -> str:
+    """``yyyy-MM-dd HH:mm:ss``, Vietnam time: how the SDK's users show times."""
+    if not iso_time:
+        return ""
+    return parse_iso(iso_time).astimezone(VN_TZ).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def ok(**fields: Any) -> dict[str, Any]:
+    return {"status": "OK", "ErrorCode": "0", "ErrorDesc": "", **fields}
+
+
+def fail(problems: tuple[Problem, ...], **fields: Any) -> dict[str, Any]:
+    first = problems[0]
+    return {"status": "FAIL", "ErrorCode": first.code.code,
+            "ErrorDesc": "; ".join(p.code.en + (f": {p.detail}" if p.detail else "") for p in problems),
+            "errors": [p.to_dict() for p in problems], **fields}
+
+
+class VxpCall:
+    """One authenticated request: who, which operation, its signed parameters and body."""
+
+    def __init__(self, agency: Agency, operation: str, params: dict[str, str], body: bytes) -> None:
+        self.agency, self.operation, self.params, self.body = agency, operation, params, body
+
+    def param(self, name: str, required: bool = True) -> str | None:
+        value = self.params.get(name)
+        if value is None or not value.strip():
+            if required:
+                raise AxisError.of(Code.VXP_BAD_PARAMETER, f"XroadVnpt-{name} is required for {self.operation}")
+            return None
+        return value.strip()
+
+    def limit(self) -> int:
+        raw = self.param("pageSize", required=False)
+        if raw is None:
+            return MAX_LIST
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIST:
+            raise AxisError.of(Code.VXP_BAD_PARAMETER, f"pageSize must be 1..{MAX_LIST}, got {raw!r}")
+        return int(raw)
+
+    def kind(self) -> str:
+        value = (self.param("messagetype", required=False) or "edoc").lower()
+        if value not in ("edoc", "status"):
+            raise AxisError.of(Code.VXP_BAD_PARAMETER, f"messagetype must be edoc or status, got {value!r}")
+        return value
+
+
+Handler = Callable[["VxpResource", VxpCall], "Deferred[Any] | Any"]
+
+
+class VxpResource(Resource):
+    """Every SDKVXP operation under one prefix; authenticates, dispatches, answers within the timeout."""
+
+    isLeaf = True
+
+    def __init__(self, service: Any, request_timeout: float) -> None:
+        super().__init__()
+        self.service = service
+        self.request_timeout = request_timeout
+
+    # -- the frame
+
+    def render(self, request: Request) -> int:
+        operation = b"/".join(request.postpath).decode("utf-8", "replace")
+        if getattr(request, "too_large", False):
+            limit = request.channel.site.max_body  # type: ignore[union-attr,attr-defined]
+            self._answer(request, operation, Problem(Code.BODY_TOO_LARGE, f"limit {limit} bytes"))
+            return NOT_DONE_YET
+        d = maybeDeferred(self._call, request, operation)
+        late = Problem(Code.HTTP_TIMEOUT, f"no answer within {self.request_timeout:g} s")
+        timer = self.service.reactor.callLater(self.request_timeout, self._answer, request, operation, late)
+        d.addCallbacks(lambda body: self._answer(request, operation, body),
+                       lambda f: self._failed(request, operation, f))
+        d.addBoth(lambda _: timer.cancel() if timer.active() else None)
+        return NOT_DONE_YET
+
+    def _call(self, request: Request, operation: str) -> Any:
+        handler = OPERATIONS.get(operation)
+        if handler is None:
+            raise AxisError.of(Code.VXP_UNKNOWN_OPERATION, operation)
+        headers: dict[str, bytes] = {}
+        for name, values in request.requestHeaders.getAllRawHeaders():
+            key = name.decode("latin-1").lower()
+            if key.startswith(PREFIX.lower()) and len(values) > 1:
+                raise AxisError.of(Code.VXP_AUTH_MALFORMED, f"{name.decode('latin-1')} is given more than once")
+            headers[key] = values[-1]
+        signed, raw, claimed = read_signed(headers)
+        agency = self.service.policy.registry.by_vxp_system_id(signed.system_id)
+        if agency is None or agency.credentials.hmac_secret is None:
+            raise AxisError.of(Code.VXP_UNKNOWN_SYSTEM, signed.system_id)
+        check_signed(signed, raw, claimed, agency.credentials.hmac_secret, headers)
+        body = b""
+        if request.content is not None:
+            request.content.seek(0)
+            body = request.content.read()
+        return handler(self, VxpCall(agency, operation, signed.params, body))
+
+    def _failed(self, request: Request, operation: str, failure: Failure) -> None:
+        exc = failure.value
+        if isinstance(exc, Refused):
+            problems = exc.problems
+        elif isinstance(exc, AxisError):
+            problems = (exc.problem,)
+        else:
+            log.error("internal error answering VXP %s: %s", operation, failure.getTraceback())
+            problems = (Problem(Code.INTERNAL),)
+        if operation == "sendEdoc":
+            self.service.metrics.refused.labels(reason=problems[0].code.code).inc()
+        self._answer(request, operation, problems)
+
+    def _answer(self, request: Request, operation: str, body: Any) -> None:
+        if request.finished or request._disconnected:
+            return
+        if isinstance(body, Problem):
+            body = (body,)
+        if isinstance(body, tuple):  # problems
+            extra = {"DocId": ""} if operation == "sendEdoc" else {}
+            status, body = body[0].code.http_status, fail(body, **extra)
+        else:
+            status = 200
+        if isinstance(body, bytes):  # downloadEdoc: the package itself
+            content_type, data = b"application/octet-stream", body
+        else:
+            content_type = b"application/json; charset=utf-8"
+            data = json.dumps(body, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+        request.setResponseCode(status)
+        request.setHeader(b"Content-Type", content_type)
+        request.setHeader(b"Content-Length", b"%d" % len(data))
+        request.write(data)
+        request.finish()
+
+    # -- operations
+
+    def send_edoc(self, call: VxpCall) -> Deferred[dict[str, Any]]:
+        data = call.body[:-2] if call.body.endswith(b"\r\n") else call.body  # the SDK appends CRLF
+        claimed = call.param("hash-file")
+        if claimed is None or claimed.lower() != sdk_hash_file(data):
+            raise AxisError.of(Code.VXP_HASH_FILE_MISMATCH, f"{len(data)} bytes received")
+        sender = call.param("from", required=False)
+        if sender is not None and sender != call.agency.vxp_system_id:
+            found = self.service.policy.registry.get(sender)
+            if found is None or found.key != call.agency.key:
+                raise AxisError.of(Code.AUTH_NOT_YOUR_AGENCY, f"XroadVnpt-from {sender!r} is not {call.agency.key}")
+
+        def accepted(result: tuple[Prepared, Stored]) -> dict[str, Any]:
+            prepared, stored = result
+            return ok(DocId=stored.message_id, duplicate=stored.duplicate,
+                      recipients=[code for code, _ in prepared.recipients])
+
+        return self.service.submit(call.agency, data).addCallback(accepted)
+
+    def received_list(self, call: VxpCall) -> Deferred[dict[str, Any]]:
+        kind, limit, key = call.kind(), call.limit(), call.agency.key
+        oldest = self.service.policy.priority.oldest(limit)
+
+        def item(i: MailboxItem) -> dict[str, Any]:
+            return {"docId": i.message_id, "serviceType": SERVICE_TYPE, "messageType": i.kind,
+                    "created_time": _sdk_time(i.accepted_at), "updated_time": _sdk_time(i.accepted_at),
+                    "from": i.sender, "to": key, "status": i.state.value, "status_desc": i.document_id or "",
+                    "priority": i.priority}
+
+        return self.service.read(lambda s: s.mailbox(key, limit, kind, oldest)).addCallback(
+            lambda items: ok(data=[item(i) for i in items]))
+
+    def get_edoc(self, call: VxpCall) -> Deferred[dict[str, Any]]:
+        doc_id = call.param("docId")
+        assert doc_id is not None
+        return self.service.fetch(call.agency, doc_id).addCallback(
+            lambda found: ok(data=base64.b64encode(found[1]).decode("ascii")))
+
+    def download_edoc(self, call: VxpCall) -> Deferred[bytes]:
+        doc_id = call.param("docId")
+        assert doc_id is not None
+        return self.service.fetch(call.agency, doc_id).addCallback(lambda found: found[1])
+
+    def update_status(self, call: VxpCall) -> Deferred[dict[str, Any]]:
+        doc_id, status = call.param("docId"), call.param("status")
+        assert doc_id is not None and status is not None
+        try:
+            result = AckResult(status.lower())
+        except ValueError:
+            raise AxisError.of(Code.VXP_BAD_PARAMETER, f"status must be processing, done or fail, got {status!r}") \
+                from None
+        return self.service.acknowledge(call.agency, doc_id, result, call.param("reason", required=False)).addCallback(
+            lambda state: ok(state=state.value))
+
+    def sent_list(self, call: VxpCall) -> Deferred[dict[str, Any]]:
+        key, doc_id, limit, kind = call.agency.key, call.param("docId", required=False), call.limit(), call.kind()
+
+        def views(store: ReadStore) -> list[MessageView]:
+            if doc_id is None:
+                return [v for v in store.sent(key, limit) if v.kind == kind]
+            view = store.message(doc_id)
+            return [view] if view is not None and view.sender == key else []
+
+        return self.service.read(views).addCallback(lambda found: ok(data=[r for v in found for r in _sent_rows(v)]))
+
+    def count(self, kind: str) -> Callable[[VxpCall], Deferred[dict[str, Any]]]:
+        def counted(call: VxpCall) -> Deferred[dict[str, Any]]:
+            key = call.agency.key
+            return self.service.read(lambda s: s.pending_count(key, kind)).addCallback(lambda n: ok(count=n))
+        return counted
+
+    def agencies(self, call: VxpCall, qd20: bool = False) -> dict[str, Any]:
+        level_text = call.param("level", required=False) if qd20 else None
+        if level_text is not None and not level_text.isdigit():
+            raise AxisError.of(Code.VXP_BAD_PARAMETER, f"level must be a number, got {level_text!r}")
+        rows = []
+        for a in self.service.policy.registry:
+            if level_text is not None and a.code.level != int(level_text):
+                continue
+            qd20_form = a.code.to_qd20() or a.key
+            if qd20:
+                rows.append({"id": a.key, "code": qd20_form, "code102": a.key, "name": a.name, "mail": ""})
+            else:
+                rows.append({"id": a.key, "pid": a.parent or "", "code": a.key, "name": a.name, "mail": "",
+                             "oldCode": qd20_form})
+        return ok(data=rows)
+
+    def synchronize(self, call: VxpCall) -> dict[str, Any]:
+        center = self.service.intake.axis_code
+        return ok(data=[{"id": a.key, "pid": a.parent or "", "code": a.key, "name": a.name, "mail": "",
+                         "version": 1, "centerCode": center, "deleted": False, "modifyDate": "",
+                         "isAgency": True} for a in self.service.policy.registry])
+
+    def agency_request(self, action: str) -> Callable[[VxpCall], Deferred[dict[str, Any]]]:
+        """registerAgency / deleteAgency: an administrator decides; the request is kept for them."""
+        def recorded(call: VxpCall) -> Deferred[dict[str, Any]]:
+            if action == "register":
+                try:
+                    detail = json.loads(call.body.decode("utf-8"))
+                    code = detail.get("code") if isinstance(detail, dict) else None
+                except (UnicodeDecodeError, ValueError) as exc:
+                    raise AxisError.of(Code.VXP_BAD_PARAMETER, f"the agency is not UTF-8 JSON ({exc})") from None
+                text = call.body.decode("utf-8")
+            else:
+                code, text = call.param("AgencyCode"), ""
+            if not isinstance(code, str) or not code.strip():
+                raise AxisError.of(Code.VXP_BAD_PARAMETER, "the request names no agency code")
+            at = self.service.hop_time()
+            return self.service.write(lambda s: s.record_agency_request(
+                at, call.agency.key, action, code.strip(), text)).addCallback(
+                lambda request_id: ok(ErrorDesc=f"request {request_id} recorded; an administrator of this axis "
+                                                 "decides on it", requestId=request_id))
+        return recorded
+
+
+def _sent_rows(view: MessageView) -> list[dict[str, Any]]:
+    """One row per recipient, as the SDK's ``StatusResult``."""
+    rows = []
+    for d in view.deliveries:
+        business = [b for b in view.business if b.recipient == d.recipient]
+        last = business[-1].status_code if business else ""
+        rows.append({"serviceType": SERVICE_TYPE, "messageType": view.kind, "senderDocId": view.message_id,
+                     "receiverDocId": view.message_id, "fromCode": view.sender, "toCode": d.recipient,
+                     "title": view.document_id or "", "notation": view.document_id or "",
+                     "sentTime": _sdk_time(view.accepted_at), "receivedTime": _sdk_time(d.updated_at),
+                     "sendStatus": d.state.value, "sendStatusDesc": d.last_error or "",
+                     "receiveStatus": last, "receiveStatusDesc": lifecycle.named(last) if last else ""})
+    return rows
+
+
+OPERATIONS: dict[str, Handler] = {
+    "sendEdoc": VxpResource.send_edoc,
+    "getReceivedEdocList": VxpResource.received_list,
+    "getEdoc": VxpResource.get_edoc,
+    "downloadEdoc": VxpResource.download_edoc,
+    "updateStatus": VxpResource.update_status,
+    "getSentEdocList": VxpResource.sent_list,
+    "countReceiveEdoc": lambda door, call: door.count("edoc")(call),
+    "countReceiveStatus": lambda door, call: door.count("status")(call),
+    "getAgenciesList": VxpResource.agencies,
+    "getAgenciesListQD20": lambda door, call: door.agencies(call, qd20=True),
+    "getSynchronizeUnit": VxpResource.synchronize,
+    "registerAgency": lambda door, call: door.agency_request("register")(call),
+    "deleteAgency": lambda door, call: door.agency_request("delete")(call),
+}
+
+
+def add_vxp(root: Resource, segments: tuple[bytes, ...], service: Any, request_timeout: float) -> VxpResource:
+    """Mount the door at ``segments`` under ``root`` (none: ``root`` must then be replaced by the door)."""
+    door = VxpResource(service, request_timeout)
+    parent = root
+    for segment in segments[:-1]:
+        child = parent.children.get(segment)
+        if child is None:
+            child = Resource()
+            parent.putChild(segment, child)
+        parent = child
+    parent.putChild(segments[-1], door)
+    return door
+
