@@ -49,6 +49,7 @@ class AgencySpec:
     hmac_secret: bytes | None = None
     parent: str | None = None
     calendar: str | None = None
+    vxp_system_id: str | None = None
 
     def toml(self, secrets_dir: Path) -> str:
         lines = ["[[agency]]", f'code = "{self.code}"', f'name = "{self.name}"', f'delivery = "{self.delivery}"',
@@ -60,6 +61,8 @@ class AgencySpec:
             lines.append(f'parent = "{self.parent}"')
         if self.calendar:
             lines.append(f'calendar = "{self.calendar}"')
+        if self.vxp_system_id:
+            lines.append(f'vxp_system_id = "{self.vxp_system_id}"')
         if self.hmac_secret:
             path = secrets_dir / f"{self.code}.hmac"
             path.write_bytes(self.hmac_secret)

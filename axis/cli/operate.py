@@ -4,6 +4,7 @@
     axisctl resend ID... | --all                 queue dead letters again (the daemon picks them up)
     axisctl trace DOCUMENT [--from CODE] [--json] the whole history of a document: transport and business
     axisctl reload [--timeout S]                 ask axisd (SIGHUP) to reload, and print its verdict
+    axisctl agency-requests [--limit N] [--json] registrations and removals asked through the VXP door
     axisctl overdue [--agency CODE] [--since DATE] [--json]
                                                  documents waiting for an answer past their deadline
     axisctl stats --from DATE --to DATE [--agency CODE] [--format table|csv|json]
@@ -96,6 +97,23 @@ def cmd_resend(args: argparse.Namespace) -> int:
     return 0 if count or args.all else 1
 
 
+def cmd_agency_requests(args: argparse.Namespace) -> int:
+    store = _store(args)
+    try:
+        rows = store.agency_requests(args.limit)
+    finally:
+        store.close()
+    for r in rows:
+        if args.json:
+            print(json.dumps({"id": r.id, "at": r.at, "requested_by": r.requested_by, "action": r.action,
+                              "agency": r.agency, "detail": r.detail}, ensure_ascii=False))
+        else:
+            print(f"#{r.id}  {r.at}  {r.action:<8} {r.agency:<16} asked by {r.requested_by}  {r.detail}")
+    if not rows and not args.json:
+        print("no agency requests")
+    return 0
+
+
 def cmd_trace(args: argparse.Namespace) -> int:
     store = _store(args)
     try:
@@ -173,6 +191,12 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--from", dest="sender", help="the document's sender (canonical code), if ids collide")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_trace)
+
+    p = sub.add_parser("agency-requests", help="agency registrations and removals asked through the VXP door")
+    common(p)
+    p.add_argument("--limit", type=int, default=1000)
+    p.add_argument("--json", action="store_true", help="one JSON object per line, newest first")
+    p.set_defaults(func=cmd_agency_requests)
 
     p = sub.add_parser("overdue", help="documents waiting for an answer (01, 02 or 03) past their deadline")
     common(p)
