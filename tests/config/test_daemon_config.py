@@ -204,3 +204,24 @@ def test_deadlines_errors_name_the_key(tmp_path: Path, text: str, key: str, frag
     with pytest.raises(ConfigError) as info:
         load(write(tmp_path, AXIS + text))
     assert info.value.key == key and fragment in info.value.problem
+
+
+def test_the_vxp_door_settings(tmp_path: Path) -> None:
+    from axis.config.vxp import VxpConfig
+
+    assert load(write(tmp_path, AXIS)).vxp == VxpConfig(enabled=True, prefix="/vxp", port=0)
+    own = load(write(tmp_path, AXIS + '[vxp]\nprefix = ""\nport = 8081\n')).vxp
+    assert (own.prefix, own.port, own.segments) == ("", 8081, ())
+    assert load(write(tmp_path, AXIS + '[vxp]\nprefix = "/lgsp/vxp/"\n')).vxp.segments == (b"lgsp", b"vxp")
+
+
+@pytest.mark.parametrize(("text", "key", "fragment"), [
+    ('[vxp]\nprefix = ""\n', "vxp.prefix", "port of its own"),
+    ('[vxp]\nprefix = "/a b"\n', "vxp.prefix", "expected a path"),
+    ('[vxp]\nport = 70000\n', "vxp.port", "TCP port"),
+    ('[vxp]\nenabled = "yes"\n', "vxp.enabled", "expected bool"),
+])
+def test_vxp_errors_name_the_key(tmp_path: Path, text: str, key: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(write(tmp_path, AXIS + text))
+    assert info.value.key == key and fragment in info.value.problem

@@ -379,3 +379,18 @@ def test_an_agency_names_its_working_calendar(tmp_path: Path) -> None:
 def test_an_unknown_calendar_is_refused_with_the_names_known(tmp_path: Path) -> None:
     err = refused(setup(tmp_path, agency("H41", calendar="weekend")))
     assert err.key == "agency[1] (H41).calendar" and "no [deadlines.calendars.weekend]" in err.problem
+
+
+def test_a_vxp_system_id_needs_the_hmac_secret_and_is_unique(tmp_path: Path) -> None:
+    secret = tmp_path / "h41.hmac"
+    secret.write_text("a-secret-of-at-least-16-bytes")
+    secret.chmod(0o600)
+    err = refused(setup(tmp_path, agency("H41", vxp_system_id="vxp.saas.03")))
+    assert err.key == "agency[1] (H41).vxp_system_id" and "hmac_secret_file" in err.problem
+    both = (agency("H41", token=None, vxp_system_id="vxp.saas.03", hmac_secret_file=str(secret)) +
+            agency("G22", token=None, vxp_system_id="vxp.saas.03", hmac_secret_file=str(secret)))
+    err = refused(setup(tmp_path, both))
+    assert err.key == "agency[2] (G22).vxp_system_id" and "already used" in err.problem
+    loaded = load(setup(tmp_path, agency("H41", token=None, vxp_system_id="vxp.saas.03", hmac_secret_file=str(secret))))
+    found = loaded.registry.by_vxp_system_id("vxp.saas.03")
+    assert found is not None and found.key == "000.00.00.H41" and loaded.registry.by_vxp_system_id("x") is None
