@@ -248,12 +248,18 @@ class VxpResource(Resource):
             return self.service.read(lambda s: s.pending_count(key, kind)).addCallback(lambda n: ok(count=n))
         return counted
 
-    def agencies(self, call: VxpCall, qd20: bool = False) -> dict[str, Any]:
+    def agencies(self, call: VxpCall, qd20: bool = False) -> Deferred[dict[str, Any]]:
+        """The registry as the SDK lists it; built off the reactor thread (a national registry is 111,339)."""
         level_text = call.param("level", required=False) if qd20 else None
         if level_text is not None and not level_text.isdigit():
             raise AxisError.of(Code.VXP_BAD_PARAMETER, f"level must be a number, got {level_text!r}")
+        registry = self.service.policy.registry
+        return self.service.cpu.run(self._agency_rows, registry, qd20, level_text)
+
+    @staticmethod
+    def _agency_rows(registry: Any, qd20: bool, level_text: str | None) -> dict[str, Any]:
         rows = []
-        for a in self.service.policy.registry:
+        for a in registry:
             if level_text is not None and a.code.level != int(level_text):
                 continue
             qd20_form = a.code.to_qd20() or a.key
@@ -264,11 +270,11 @@ class VxpResource(Resource):
                              "oldCode": qd20_form})
         return ok(data=rows)
 
-    def synchronize(self, call: VxpCall) -> dict[str, Any]:
-        center = self.service.intake.axis_code
-        return ok(data=[{"id": a.key, "pid": a.parent or "", "code": a.key, "name": a.name, "mail": "",
-                         "version": 1, "centerCode": center, "deleted": False, "modifyDate": "",
-                         "isAgency": True} for a in self.service.policy.registry])
+    def synchronize(self, call: VxpCall) -> Deferred[dict[str, Any]]:
+        center, registry = self.service.intake.axis_code, self.service.policy.registry
+        return self.service.cpu.run(lambda: ok(data=[
+            {"id": a.key, "pid": a.parent or "", "code": a.key, "name": a.name, "mail": "", "version": 1,
+             "centerCode": center, "deleted": False, "modifyDate": "", "isAgency": True} for a in registry]))
 
     def agency_request(self, action: str) -> Callable[[VxpCall], Deferred[dict[str, Any]]]:
         """registerAgency / deleteAgency: an administrator decides; the request is kept for them."""
