@@ -27,6 +27,7 @@ from twisted.python.failure import Failure
 from axis import deadlines
 from axis.config import AxisConfig, ConfigError, load
 from axis.delivery.push import Pusher
+from axis.delivery.upstream import UpstreamPoller
 from axis.http.resources import AxisSite, build_site
 from axis.intake import Intake, Policy
 from axis.metrics import Metrics
@@ -87,6 +88,7 @@ class App:
     pusher: Pusher
     site: AxisSite
     signer: ReceiptSigner
+    poller: UpstreamPoller
     vxp_site: AxisSite | None = None  # the VXP door on a port of its own ([vxp] port)
     _loops: list[LoopingCall] = field(default_factory=list)
 
@@ -95,6 +97,7 @@ class App:
         if self.service.pool is not None:
             self.service.pool.start()
         self.pusher.start()
+        self.poller.start()
         gauges = LoopingCall(self.update_gauges)
         gauges.clock = self.reactor
         gauges.start(5.0, now=True)
@@ -126,6 +129,7 @@ class App:
         for loop in self._loops:
             if loop.running:
                 loop.stop()
+        self.poller.stop()
         d = self.pusher.stop()
         pool = self.service.pool
         if pool is not None:  # its queued packages still reach the writer
@@ -141,15 +145,16 @@ def build(reactor: Any, config: AxisConfig) -> App:
     policy = build_policy(config)
     intake = Intake(signer, config.axis.code, vn_now)
     service = AxisService(reactor, policy, intake, db_path, metrics, config.storage.group_commit_max)
-    pusher = Pusher(reactor, service, config.delivery, config.axis.code)
+    pusher = Pusher(reactor, service, config.delivery, config.axis.code, max_package=config.limits.max_bytes)
     service.on_accepted.append(pusher.wake)
+    poller = UpstreamPoller(reactor, service, pusher.upstream, config.delivery.upstream_poll_interval)
     if config.server.intake_processes:
         service.pool = IntakePool(reactor, IntakePool.child_command(config.source.resolve(), config.server.data_dir),
                                   config.server.intake_processes, on_change=metrics.intake_changed)
     site, vxp_site = build_site(reactor, service, metrics, config.limits.max_bytes, config.server.request_timeout,
                                 config.vxp)
     settle()
-    return App(reactor, config, metrics, service, pusher, site, signer, vxp_site)
+    return App(reactor, config, metrics, service, pusher, site, signer, poller, vxp_site)
 
 
 def settle() -> None:
@@ -168,6 +173,8 @@ def _restart_needed(old: AxisConfig, new: AxisConfig) -> list[str]:
             changed.append(name)
     if old.delivery.per_host != new.delivery.per_host or old.delivery.connect_timeout != new.delivery.connect_timeout:
         changed.append("delivery.per_host/connect_timeout")
+    if old.delivery.upstream_poll_interval != new.delivery.upstream_poll_interval:
+        changed.append("delivery.upstream_poll_interval")
     if old.deadlines.refresh != new.deadlines.refresh:  # the gauge's timer; calendars and watch do reload
         changed.append("deadlines.refresh")
     return changed

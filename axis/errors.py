@@ -141,6 +141,11 @@ class Code(enum.Enum):
                                "Đơn vị nhận chưa được đăng ký và không có tuyến chuyển tiếp")
     ROUTE_NO_RECIPIENT = ("route.no-recipient", _E, 422, "The package names no recipient",
                           "Gói tin không có đơn vị nhận")
+    ROUTE_NOT_YOURS = ("route.not-yours", _E, 403,
+                       "A connected axis may relay packages only from the agencies its route covers",
+                       "Trục kết nối chỉ được chuyển gói tin của các đơn vị thuộc tuyến của mình")
+    ROUTE_LOOP = ("route.loop", _E, 422, "The package would go back along the route it came in on",
+                  "Gói tin sẽ bị chuyển ngược lại tuyến mà nó vừa đến")
     # -- the native API
     HTTP_NOT_FOUND = ("http.not-found", _E, 404, "No such resource", "Không tìm thấy tài nguyên")
     HTTP_METHOD = ("http.method-not-allowed", _E, 405, "Method not allowed here",

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from axis import auth, routing
+from axis.agencycode import parse_tolerant
 from axis.config.deadlines import DeadlinesConfig
 from axis.config.priority import PriorityConfig
 from axis.deadlines import WorkCalendar
 from axis.edxml.model import EdocPackage, StatusPackage
 from axis.errors import AxisError, Code, Problem
 from axis.receipt import Receipt, ReceiptSigner
-from axis.registry import Agency, DeliveryMode, Registry, SignaturePolicy
+from axis.registry import Agency, DeliveryMode, Registry, Route, SignaturePolicy
 from axis.signature.verify import SignatureClass
 from axis.storage.base import BusinessEvent, NewDelivery, NewMessage
 from axis.verdict import Checker
@@ -77,7 +78,7 @@ class Prepared:
 
     @property
     def needs_push(self) -> bool:
-        return any(mode is not DeliveryMode.PULL for _, mode in self.recipients)
+        return any(mode in (DeliveryMode.PUSH, DeliveryMode.UPSTREAM) for _, mode in self.recipients)
 
 
 class Intake:
@@ -86,15 +87,23 @@ class Intake:
         self.axis_code = axis_code
         self.clock = clock
 
-    def prepare(self, policy: Policy, agency: Agency, data: bytes) -> Prepared:
+    def prepare(self, policy: Policy, sender: Agency | Route, data: bytes) -> Prepared:
+        """``sender`` is the authenticated agency, or the route of the axis that relays the package."""
         verdict = policy.checker.check(data)
         if not verdict.acceptable:
             raise Refused(verdict.errors, verdict.to_dict())
         package = verdict.package
         assert package is not None and verdict.sha256 is not None and verdict.signature is not None
         registry = policy.registry
+        from_code = package.sender.organ_id if package.sender else None
+        via = sender if isinstance(sender, Route) else None
         try:
-            auth.require_self(agency, package.sender.organ_id if package.sender else None, registry, "From")
+            if via is not None:
+                agency = relayed_sender(via, from_code, registry)
+            else:
+                assert isinstance(sender, Agency)
+                agency = sender
+                auth.require_self(agency, from_code, registry, "From")
         except AxisError as exc:
             raise Refused((exc.problem,), verdict.to_dict()) from None
         if agency.signature_policy is SignaturePolicy.REQUIRE and verdict.signature.cls is not SignatureClass.VALID:
@@ -102,6 +111,11 @@ class Intake:
                                    f"signature is {verdict.signature.cls.value}"),), verdict.to_dict())
         try:
             routed = routing.route(package, agency, registry)
+            if via is not None:
+                back = [d.code for d in routed.destinations if d.route is via]
+                if back:
+                    raise AxisError.of(Code.ROUTE_LOOP, f"{', '.join(back)}: route {via.name!r} covers "
+                                       f"{'it' if len(back) == 1 else 'them'} and the package came in on it")
         except AxisError as exc:
             raise Refused((exc.problem,), verdict.to_dict()) from None
 
@@ -139,9 +153,27 @@ class Intake:
             doc_sender=routed.doc_sender, status_code=status_code, priority=priority, sha256=verdict.sha256,
             data=data, accepted_at=accepted_at, accepted_ns=accepted_ns, signature=verdict.signature.cls.value,
             receipt=receipt, deliveries=deliveries, business=business, business_type=business_type,
-            original_id=original_id, replaces=replaces)
+            original_id=original_id, replaces=replaces, via=via.name if via is not None else None)
         return Prepared(message, verdict.signature.to_dict(), verdict.warnings,
                         tuple((d.code, d.mode) for d in routed.destinations))
+
+
+def relayed_sender(route: Route, code: str | None, registry: Registry) -> Agency:
+    """The sender of a package another axis relays along ``route``: an agency the route covers and that is
+    not registered here (one registered here sends for itself: no other axis may speak for it)."""
+    if not code:
+        raise AxisError.of(Code.ROUTE_NOT_YOURS, "the package has no From/OrganId")
+    try:
+        parsed = parse_tolerant(code)
+    except AxisError as exc:
+        raise AxisError.of(Code.ROUTE_NOT_YOURS, f"From {code!r}: {exc.problem.detail}") from None
+    if registry.get(code) is not None:
+        raise AxisError.of(Code.ROUTE_NOT_YOURS, f"From {code} is registered on this axis, not behind route "
+                           f"{route.name!r}")
+    if registry.route_for(code) is not route:
+        raise AxisError.of(Code.ROUTE_NOT_YOURS, f"From {code} is not covered by route {route.name!r} "
+                           f"({', '.join(route.prefixes)})")
+    return Agency(code=parsed, name=code, delivery=DeliveryMode.UPSTREAM, signature_policy=route.signature_policy)
 
 
 def _business_links(package: EdocPackage, registry: Registry

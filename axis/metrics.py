@@ -47,6 +47,8 @@ class Metrics:
     intake_ready: Gauge
     intake_restarts: Counter
     overdue: Gauge
+    upstream_polls: Counter
+    upstream_received: Counter
 
     @classmethod
     def create(cls) -> "Metrics":
@@ -92,6 +94,12 @@ class Metrics:
             overdue=Gauge("axis_documents_overdue", "Documents waiting for an answer (01, 02 or 03) past the end of "
                           "the recipient's working day, among those accepted within [deadlines] watch, by "
                           "recipient", ["agency"], registry=r),
+            upstream_polls=Counter("axis_upstream_polls", "Polls of an upstream axis's mailbox, by route and result "
+                                   "(ok, or failed: the upstream unreachable or answering an error)",
+                                   ["route", "result"], registry=r),
+            upstream_received=Counter("axis_upstream_received", "Packages taken from an upstream axis, by route and "
+                                      "result (accepted, duplicate, refused: acknowledged there as failed)",
+                                      ["route", "result"], registry=r),
         )
 
     def intake_changed(self, ready: int, restarted: bool) -> None:

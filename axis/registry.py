@@ -20,6 +20,15 @@ class DeliveryMode(str, enum.Enum):
     PULL = "pull"  # the agency fetches from its mailbox
     PUSH = "push"  # axis POSTs each package to the agency's URL
     UPSTREAM = "upstream"  # not served here: forwarded along a route
+    PEER = "peer"  # not served here: held for the lower axis of a ``pull`` route, which fetches it over VXP
+
+
+class RouteDelivery(str, enum.Enum):
+    """How packages travel along a route."""
+
+    PUSH = "push"  # POST the bytes to ``url`` (a relay that takes them as they are)
+    VXP = "vxp"  # an upstream axis speaking SDKVXP: sent with sendEdoc; axis polls its mailbox for what comes down
+    PULL = "pull"  # a lower axis that connects to this one's VXP door, sends there, and fetches what is for it
 
 
 class SignaturePolicy(str, enum.Enum):
@@ -68,8 +77,26 @@ class Route:
 
     name: str
     prefixes: tuple[str, ...]
-    url: str
+    url: str | None  # None for a ``pull`` route: the lower axis comes to us
     credentials: Credentials = Credentials()
+    delivery: RouteDelivery = RouteDelivery.PUSH
+    # ``vxp``: axis's own system id at the upstream axis; ``pull``: the lower axis's system id at this one.
+    # Either way the secret is the route's HMAC secret.
+    vxp_system_id: str | None = None
+    signature_policy: SignaturePolicy = SignaturePolicy.LEGACY  # for packages that come in along the route
+
+    @property
+    def key(self) -> str:
+        """The route as a principal (a mailbox owner, a sender's relay): never a valid agency code."""
+        return ROUTE_KEY + self.name
+
+    @property
+    def inbound(self) -> bool:
+        """Packages come in along it (a lower axis sends to us, or we poll an upstream one)."""
+        return self.delivery is not RouteDelivery.PUSH
+
+
+ROUTE_KEY = "route:"
 
 
 def route_key(prefix: str) -> str:
@@ -125,13 +152,21 @@ class Registry:
                                      "share one token")
                 self._by_token[token] = agency
             if agency.vxp_system_id is not None:
-                if agency.vxp_system_id in self._by_system:
+                if agency.vxp_system_id in self._by_system:  # (the configuration loader names the places)
                     raise ValueError(f"agencies {self._by_system[agency.vxp_system_id].code.text} and "
                                      f"{agency.code.text} share one vxp_system_id")
                 self._by_system[agency.vxp_system_id] = agency
         self.routes: tuple[Route, ...] = tuple(routes)
         self._route_by_prefix: dict[str, Route] = {}
+        self._route_by_key: dict[str, Route] = {}
+        self._peer_by_system: dict[str, Route] = {}
         for route in self.routes:
+            self._route_by_key[route.key] = route
+            if route.delivery is RouteDelivery.PULL and route.vxp_system_id is not None:
+                if route.vxp_system_id in self._by_system or route.vxp_system_id in self._peer_by_system:
+                    raise ValueError(f"route {route.name!r} uses vxp_system_id {route.vxp_system_id!r}, "
+                                     "which is already taken")
+                self._peer_by_system[route.vxp_system_id] = route
             for prefix in route.prefixes:
                 key = route_key(prefix)
                 if key in self._route_by_prefix:
@@ -182,8 +217,15 @@ class Registry:
         agency = self.get(code)
         return agency.name if agency is not None else None
 
-    def by_vxp_system_id(self, system_id: str) -> Agency | None:
-        return self._by_system.get(system_id)
+    def by_vxp_system_id(self, system_id: str) -> Agency | Route | None:
+        """Who connects to the VXP door with this system id: an agency, or the lower axis of a ``pull`` route."""
+        return self._by_system.get(system_id) or self._peer_by_system.get(system_id)
+
+    def principal(self, key: str) -> Agency | Route | None:
+        """An agency by its canonical key, or a route by :attr:`Route.key` (how intake processes are told)."""
+        if key.startswith(ROUTE_KEY):
+            return self._route_by_key.get(key)
+        return self._by_key.get(key)
 
     def by_token_sha256(self, digest: bytes) -> Agency | None:
         return self._by_token.get(digest)
@@ -222,10 +264,11 @@ class Registry:
             key = parse_tolerant(code).canonical
         except AxisError:
             key = code.strip()
-        return Destination(key, DeliveryMode.UPSTREAM, route=route)
+        mode = DeliveryMode.PEER if route.delivery is RouteDelivery.PULL else DeliveryMode.UPSTREAM
+        return Destination(key, mode, route=route)
 
     def summary(self) -> Mapping[str, int]:
-        counts = {mode.value: 0 for mode in DeliveryMode if mode is not DeliveryMode.UPSTREAM}
+        counts = {mode.value: 0 for mode in (DeliveryMode.PULL, DeliveryMode.PUSH)}
         for agency in self._by_key.values():
             counts[agency.delivery.value] += 1
         return {"agencies": len(self._by_key), **counts, "routes": len(self.routes)}

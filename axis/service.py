@@ -26,7 +26,7 @@ from axis import business
 from axis.errors import AxisError, Code
 from axis.intake import Intake, Policy, Prepared
 from axis.metrics import Metrics
-from axis.registry import Agency
+from axis.registry import Agency, Route
 from axis.storage.base import TAKEN_BACK, AckResult, MailboxItem, ReadStore, State, Stored, WriteStore
 from axis.storage.sqlite import SqliteStore
 from axis.storage.writer import Writer
@@ -174,9 +174,9 @@ class AxisService:
 
     # -- accepting a package
 
-    def submit(self, agency: Agency, data: bytes) -> Deferred[tuple[Prepared, Stored]]:
-        """Check, route and store a package; fires with (prepared, stored) once durable, or fails with
-        :class:`axis.intake.Refused` / a storage error."""
+    def submit(self, agency: Agency | Route, data: bytes) -> Deferred[tuple[Prepared, Stored]]:
+        """Check, route and store a package from ``agency`` (or relayed by the axis behind a route); fires with
+        (prepared, stored) once durable, or fails with :class:`axis.intake.Refused` / a storage error."""
         policy = self.policy
         started = time.perf_counter()
         d = self.pool.prepare(agency.key, data) if self.pool is not None else None
@@ -208,9 +208,9 @@ class AxisService:
 
     # -- a recipient taking its packages (both doors)
 
-    def fetch(self, agency: Agency, message_id: str) -> Deferred[tuple[MailboxItem, bytes]]:
-        """One package of ``agency``'s mailbox, its original bytes; the first fetch marks it delivered.
-        Fails with ``message.not-found``, or ``message.withdrawn`` for a copy its sender took back."""
+    def fetch(self, agency: Agency | Route, message_id: str) -> Deferred[tuple[MailboxItem, bytes]]:
+        """One package of ``agency``'s mailbox (or a ``pull`` route's), its original bytes; the first fetch marks
+        it delivered.  Fails with ``message.not-found``, or ``message.withdrawn`` for a copy its sender took back."""
 
         def fetched(found: tuple[MailboxItem, bytes] | None) -> Any:
             if found is None:
@@ -224,8 +224,9 @@ class AxisService:
 
             def first_fetch(changed: bool) -> tuple[MailboxItem, bytes]:
                 if changed:
-                    self.metrics.delivered.labels(agency=agency.key, mode="pull").inc()
-                    self.metrics.accept_to_delivered_seconds.labels(mode="pull").observe(
+                    mode = "peer" if isinstance(agency, Route) else "pull"
+                    self.metrics.delivered.labels(agency=agency.key, mode=mode).inc()
+                    self.metrics.accept_to_delivered_seconds.labels(mode=mode).observe(
                         self.age_seconds(item.accepted_at))
                 return found
 
@@ -233,6 +234,7 @@ class AxisService:
 
         return self.read(lambda s: s.fetch(agency.key, message_id)).addCallback(fetched)
 
-    def acknowledge(self, agency: Agency, message_id: str, result: AckResult, reason: str | None) -> Deferred[State]:
+    def acknowledge(self, agency: Agency | Route, message_id: str, result: AckResult,
+                    reason: str | None) -> Deferred[State]:
         at = self.hop_time()
         return self.write(lambda s: s.acknowledge(agency.key, message_id, result, reason, at))

@@ -85,7 +85,8 @@ class Axisd:
     """One daemon configuration in ``root``; start, stop, kill and restart it like an operator would."""
 
     def __init__(self, root: Path, agencies: list[AgencySpec], dead_after: float = 30, extra: str = "",
-                 pki_dir: Path | None = None, server: str = "", routes: str = "", request_timeout: float = 20) -> None:
+                 pki_dir: Path | None = None, server: str = "", routes: str = "", request_timeout: float = 20,
+                 axis_code: str = AXIS_CODE) -> None:
         self.root = root
         self.conf = root / "conf"
         self.conf.mkdir(parents=True, exist_ok=True)
@@ -99,7 +100,7 @@ class Axisd:
         self.config = self.conf / "axisd.toml"
         self.config.write_text(
             f'[server]\nhost = "127.0.0.1"\nport = 8080\ndata_dir = "{self.data_dir}"\nrequest_timeout = {request_timeout}\n{server}\n'
-            f'[axis]\ncode = "{AXIS_CODE}"\nname = "Trục thử nghiệm"\n'
+            f'[axis]\ncode = "{axis_code}"\nname = "Trục thử nghiệm"\n'
             f"[signatures]\n{trust}\n"
             f'[registry]\nagencies = ["agencies.toml"]\n'
             f"[delivery]\npoll_interval = 0.2\nretry_initial = 0.2\nretry_max = 1\ndead_after = {dead_after}\n"

@@ -22,6 +22,7 @@ class DeliveryConfig:
     concurrency: int = 16  # pushes in flight, all agencies together
     per_host: int = 4  # pushes in flight to one host (connection pool size per host)
     poll_interval: float = 1.0  # how often the queue is looked at when idle
+    upstream_poll_interval: float = 5.0  # how often the mailbox of each upstream axis (route delivery "vxp") is read
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,8 @@ def read_delivery(path: Path, data: Any) -> DeliveryConfig:
         connect_timeout=d.duration("connect_timeout", 10.0), timeout=d.duration("timeout", 60.0),
         retry_initial=d.duration("retry_initial", 5.0), retry_max=d.duration("retry_max", 600.0),
         dead_after=d.duration("dead_after", 86400.0), concurrency=d.get("concurrency", int, 16),
-        per_host=d.get("per_host", int, 4), poll_interval=d.duration("poll_interval", 1.0))
+        per_host=d.get("per_host", int, 4), poll_interval=d.duration("poll_interval", 1.0),
+        upstream_poll_interval=d.duration("upstream_poll_interval", 5.0))
     d.done()
     if delivery.retry_initial > delivery.retry_max:
         raise d.error("retry_initial", f"{delivery.retry_initial:g} s is more than delivery.retry_max "

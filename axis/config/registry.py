@@ -24,8 +24,13 @@ Two formats, listed in ``axisd.toml``::
     [[route]]
     name = "national"               # required, unique
     prefixes = ["G", "H40"]         # required; see axis.registry.Route
-    url = "https://..."             # required
-    # token_sha256 / hmac_secret_file / hmac_secret_env as for agencies, optional
+    delivery = "vxp"                # "push" (default: POST the bytes to url), "vxp" (an upstream axis speaking
+                                    # SDKVXP: send there, poll its mailbox) or "pull" (a lower axis that
+                                    # connects to our VXP door; no url)
+    url = "https://.../vxp"         # required unless delivery = "pull"
+    vxp_system_id = "axis.h41"      # "vxp": our system id there; "pull": the lower axis's system id here
+    signature = "legacy"            # for packages that come in along the route; default as for agencies
+    # token_sha256 / hmac_secret_file / hmac_secret_env as for agencies; "vxp" and "pull" need the HMAC secret
 
 An agency in a TOML file must have a credential (``token_sha256`` or an HMAC secret).  Relative
 paths are resolved against the directory of the file that names them.
@@ -62,7 +67,7 @@ from urllib.parse import urlsplit
 from axis.agencycode import AgencyCode, Grammar, parse_strict
 from axis.config._base import ConfigError, _Section, read_toml
 from axis.errors import AxisError
-from axis.registry import Agency, Credentials, DeliveryMode, Registry, Route, SignaturePolicy, route_key
+from axis.registry import Agency, Credentials, DeliveryMode, Registry, Route, RouteDelivery, SignaturePolicy, route_key
 
 MIN_HMAC_SECRET = 16
 """Shortest HMAC secret accepted, in bytes."""
@@ -416,14 +421,47 @@ def _read_route(path: Path, index: int, table: Any, reg: _Registry) -> None:
             same = "" if other == prefix else f" (as {other!r})"
             raise s.error("prefixes", f"prefix {prefix!r} is already claimed{same} at {where}")
         reg.prefixes[key] = (prefix, f"{path}: {s.name}")
-    url = s.required("url", str, 'e.g. url = "https://trucquocgia.example/relay"')
+    delivery_text = s.get("delivery", str, "push")
     try:
-        url = _url(url)
-    except ValueError as exc:
-        raise s.error("url", str(exc)) from None
+        delivery = RouteDelivery(delivery_text)
+    except ValueError:
+        raise s.error("delivery", f'expected "push", "vxp" or "pull", got {delivery_text!r}') from None
+    url = s.get("url", str, None)
+    if delivery is RouteDelivery.PULL:
+        if url is not None:
+            raise s.error("url", 'only for delivery = "push" or "vxp" (the lower axis of a "pull" route connects '
+                                 "to this one's VXP door)")
+    else:
+        if url is None:
+            raise s.error("url", 'required, e.g. url = "https://trucquocgia.example/vxp"')
+        try:
+            url = _url(url)
+        except ValueError as exc:
+            raise s.error("url", str(exc)) from None
+    policy_text = s.get("signature", str, None)
+    policy = reg.default_policy if policy_text is None else _SIGNATURE.get(policy_text)
+    if policy is None:
+        raise s.error("signature", f'expected "require" or "legacy", got {policy_text!r}')
     credentials = _credentials(s)
+    system_id = s.text("vxp_system_id")
+    if delivery is RouteDelivery.PUSH:
+        if system_id is not None:
+            raise s.error("vxp_system_id", 'only for delivery = "vxp" or "pull"')
+    else:
+        whose = "axis's own system id at the upstream axis" if delivery is RouteDelivery.VXP else \
+            "the lower axis's system id on this axis's VXP door"
+        if system_id is None:
+            raise s.error("vxp_system_id", f'required with delivery = "{delivery.value}": {whose}')
+        if credentials.hmac_secret is None:
+            raise s.error("hmac_secret_file", f'required with delivery = "{delivery.value}": the secret shared '
+                                              "with that axis (or hmac_secret_env)")
+        if delivery is RouteDelivery.PULL:
+            if system_id in reg.system_ids:
+                raise s.error("vxp_system_id", f"{system_id!r} is already used at {reg.system_ids[system_id]}")
+            reg.system_ids[system_id] = f"{path}: {s.name}"
     s.done()
-    reg.routes.append(Route(name=name, prefixes=tuple(prefixes), url=url, credentials=credentials))
+    reg.routes.append(Route(name=name, prefixes=tuple(prefixes), url=url, credentials=credentials,
+                            delivery=delivery, vxp_system_id=system_id, signature_policy=policy))
     reg.route_places.append((path, s.name))
 
 

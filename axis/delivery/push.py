@@ -1,4 +1,5 @@
-"""Push delivery: POST each queued package to its agency's URL (or an upstream axis), with retries.
+"""Push delivery: POST each queued package to its agency's URL (or along a route: POSTed to a relay, or
+sent to an upstream axis over SDKVXP, :mod:`axis.delivery.upstream`), with retries.
 
 * One explicit connection pool (``per_host`` persistent connections per host), a connect
   timeout, and a total timeout per attempt that also covers reading the answer (treq's
@@ -26,15 +27,17 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-import treq
 from treq.client import HTTPClient
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.task import LoopingCall
 from twisted.web.client import Agent, HTTPConnectionPool
+from twisted.web.http_headers import Headers
 
 from axis.auth import hmac_header
 from axis.config import DeliveryConfig
-from axis.registry import DeliveryMode
+from axis.delivery.http import AnswerTooLong, bounded_request
+from axis.delivery.upstream import UpstreamError, UpstreamLinks, UpstreamRefused
+from axis.registry import DeliveryMode, Route, RouteDelivery
 from axis.storage.base import PushJob
 from axis.vntime import iso
 
@@ -55,7 +58,7 @@ def next_delay(attempts: int, initial: float, cap: float, rng: Callable[[], floa
 
 class Pusher:
     def __init__(self, reactor: Any, service: Any, config: DeliveryConfig, axis_code: str,
-                 rng: Callable[[], float] = random.random) -> None:
+                 rng: Callable[[], float] = random.random, max_package: int = 16 * 1024 * 1024) -> None:
         self.reactor = reactor
         self.service = service
         self.config = config
@@ -66,6 +69,7 @@ class Pusher:
         self.pool.cachedConnectionTimeout = 120
         self.pool.retryAutomatically = False
         self.http = HTTPClient(Agent(reactor, pool=self.pool, connectTimeout=config.connect_timeout))
+        self.upstream = UpstreamLinks(reactor, self.http, config.timeout, max_package)
         self.in_flight: set[tuple[str, str]] = set()
         self._loop = LoopingCall(self.poll)
         self._loop.clock = reactor
@@ -126,41 +130,49 @@ class Pusher:
                       extra={"message_id": key[0]})
         self.reactor.callLater(0, self.poll)
 
-    def _target(self, job: PushJob) -> tuple[str | None, bytes | None]:
-        """The URL and HMAC secret to use now: the current registry wins over what was recorded at accept."""
+    def _target(self, job: PushJob) -> tuple[str | None, bytes | None, Route | None]:
+        """The URL, HMAC secret and route to use now: the current registry wins over what was recorded at accept."""
         registry = self.service.policy.registry
         if job.mode == DeliveryMode.UPSTREAM.value:
             for route in registry.routes:
                 if route.name == job.target:
-                    return route.url, route.credentials.hmac_secret
-            return None, None
+                    return route.url, route.credentials.hmac_secret, route
+            return None, None, None
         agency = registry.get(job.recipient)
         if agency is not None and agency.push_url:
-            return agency.push_url, agency.credentials.hmac_secret
-        return job.target, None
+            return agency.push_url, agency.credentials.hmac_secret, None
+        return job.target, None, None
 
     @inlineCallbacks
     def _attempt(self, job: PushJob):  # type: ignore[no-untyped-def]
-        url, secret = self._target(job)
+        url, secret, route = self._target(job)
         error: str | None = None
-        status = 0
+        final = False  # refused for what it is: no retry
+        detail = ""
         try:
             if not url:
                 raise PushFailed(f"no URL configured for {job.recipient}")
             body = yield self.service.read(lambda s: s.payload(job.message_id))
             if body is None:
                 raise PushFailed("payload missing from the store")
-            status = yield self._post(url, body, job, secret)
-            if not 200 <= status < 300:
-                error = f"HTTP {status} from {url}"
-        except PushFailed as exc:
+            if route is not None and route.delivery is RouteDelivery.VXP:
+                doc_id = yield self.upstream.get(route).send(body, job.kind)
+                detail = f"sent to the upstream axis of route {route.name} (its DocId {doc_id})"
+            else:
+                status = yield self._post(url, body, job, secret)
+                if not 200 <= status < 300:
+                    error = f"HTTP {status} from {url}"
+                detail = f"pushed to {url} (HTTP {status})"
+        except UpstreamRefused as exc:
+            error, final = f"refused by the upstream axis: {exc}", exc.final
+        except (PushFailed, AnswerTooLong, UpstreamError) as exc:
             error = str(exc)
         except Exception as exc:  # network errors of every kind: a failed attempt, never a crash
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         label = job.recipient if job.mode != DeliveryMode.UPSTREAM.value else f"upstream:{job.target}"
         at, now_ns = iso(), time.time_ns()
         if error is None:
-            recorded = yield self.service.write(lambda s: s.push_succeeded(job, at, f"pushed to {url} (HTTP {status})"))
+            recorded = yield self.service.write(lambda s: s.push_succeeded(job, at, detail))
             if recorded:
                 self.service.metrics.delivered.labels(agency=label, mode=job.mode).inc()
                 self.service.metrics.accept_to_delivered_seconds.labels(mode=job.mode).observe(
@@ -168,7 +180,7 @@ class Pusher:
                 log.info("pushed to %s", label, extra={"message_id": job.message_id, "agency": job.recipient})
             return
         first = job.first_failure_ns if job.first_failure_ns is not None else now_ns
-        give_up = (now_ns - first) / 1e9 >= self.config.dead_after
+        give_up = final or (now_ns - first) / 1e9 >= self.config.dead_after
         delay = next_delay(job.attempts + 1, self.config.retry_initial, self.config.retry_max, self.rng)
         next_ns = None if give_up else now_ns + int(delay * 1e9)
         recorded = yield self.service.write(lambda s: s.push_failed(job, at, error, now_ns, next_ns))
@@ -197,22 +209,6 @@ class Pusher:
             if parts.query:
                 path += "?" + parts.query
             headers[b"Authorization"] = [hmac_header(self.axis_code, secret, "POST", path, body).encode()]
-        d = self.http.post(url, data=body, headers=headers, allow_redirects=False, timeout=self.config.timeout)
-        current = [d]  # what the timer cancels: the request, then the reading of the answer
-        timer = self.reactor.callLater(self.config.timeout, lambda: current[0].cancel())
-        try:
-            response = yield d
-            received = 0
-
-            def collect(chunk: bytes) -> None:
-                nonlocal received
-                received += len(chunk)
-                if received > MAX_ANSWER_BYTES:
-                    raise PushFailed(f"answer longer than {MAX_ANSWER_BYTES} bytes")
-
-            current[0] = treq.collect(response, collect)
-            yield current[0]
-            return response.code
-        finally:
-            if timer.active():
-                timer.cancel()
+        code, _ = yield bounded_request(self.reactor, self.http, "POST", url, Headers(headers), body,
+                                        self.config.timeout, MAX_ANSWER_BYTES)
+        return code

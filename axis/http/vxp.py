@@ -6,6 +6,11 @@ Every operation is ``<prefix>/<name>``; its parameters are the signed ``XroadVnp
 that ``vxp_system_id``, and it acts only as itself, as on the native door: both doors share the
 service, the store and the ledgers, so a document sent through one is fetched through the other.
 
+A lower axis (a province's, federated with this one) connects the same way, with the system id of its
+``pull`` route: it may send only packages from agencies its route covers and that are not registered
+here, and its mailbox holds every package for them (each listed once, however many of its recipients
+are behind it); acknowledging one acknowledges it for all of them.
+
 Answers are what the SDK reads: ``{"status": "OK"|"FAIL", "ErrorCode": "0"|<taxonomy code>,
 "ErrorDesc": …}`` plus the operation's field (``DocId``, ``data``, ``count``).  ``sendEdoc`` always
 carries ``DocId`` (an error without it is invisible to the SDK).  Bodies are pure ASCII (non-ASCII
@@ -34,7 +39,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 from axis import lifecycle
 from axis.errors import AxisError, Code, Problem
 from axis.intake import Prepared, Refused
-from axis.registry import Agency
+from axis.registry import Agency, Route
 from axis.storage.base import AckResult, MailboxItem, MessageView, ReadStore, Stored
 from axis.vntime import VN_TZ, parse_iso
 from axis.vxp.signing import PREFIX, check_signed, read_signed, sdk_hash_file
@@ -66,7 +71,7 @@ def fail(problems: tuple[Problem, ...], **fields: Any) -> dict[str, Any]:
 class VxpCall:
     """One authenticated request: who, which operation, its signed parameters and body."""
 
-    def __init__(self, agency: Agency, operation: str, params: dict[str, str], body: bytes) -> None:
+    def __init__(self, agency: Agency | Route, operation: str, params: dict[str, str], body: bytes) -> None:
         self.agency, self.operation, self.params, self.body = agency, operation, params, body
 
     def param(self, name: str, required: bool = True) -> str | None:
@@ -185,8 +190,13 @@ class VxpResource(Resource):
             raise AxisError.of(Code.VXP_HASH_FILE_MISMATCH, f"{len(data)} bytes received")
         sender = call.param("from", required=False)
         if sender is not None and sender != call.agency.vxp_system_id:
-            found = self.service.policy.registry.get(sender)
-            if found is None or found.key != call.agency.key:
+            registry = self.service.policy.registry
+            found = registry.get(sender)
+            if isinstance(call.agency, Route):
+                if found is not None or registry.route_for(sender) is not call.agency:
+                    raise AxisError.of(Code.ROUTE_NOT_YOURS, f"XroadVnpt-from {sender!r} is not behind route "
+                                       f"{call.agency.name!r}")
+            elif found is None or found.key != call.agency.key:
                 raise AxisError.of(Code.AUTH_NOT_YOUR_AGENCY, f"XroadVnpt-from {sender!r} is not {call.agency.key}")
 
         def accepted(result: tuple[Prepared, Stored]) -> dict[str, Any]:
@@ -233,12 +243,22 @@ class VxpResource(Resource):
 
     def sent_list(self, call: VxpCall) -> Deferred[dict[str, Any]]:
         key, doc_id, limit, kind = call.agency.key, call.param("docId", required=False), call.limit(), call.kind()
+        route = call.agency if isinstance(call.agency, Route) else None
+        registry = self.service.policy.registry
+        if route is not None and doc_id is None:
+            raise AxisError.of(Code.VXP_BAD_PARAMETER, "an axis relaying for others asks for its sent packages "
+                               "one XroadVnpt-docId at a time")
+
+        def mine(view: MessageView) -> bool:
+            if route is None:
+                return view.sender == key
+            return registry.get(view.sender) is None and registry.route_for(view.sender) is route
 
         def views(store: ReadStore) -> list[MessageView]:
             if doc_id is None:
                 return [v for v in store.sent(key, limit) if v.kind == kind]
             view = store.message(doc_id)
-            return [view] if view is not None and view.sender == key else []
+            return [view] if view is not None and mine(view) else []
 
         return self.service.read(views).addCallback(lambda found: ok(data=[r for v in found for r in _sent_rows(v)]))
 

@@ -56,8 +56,8 @@ class AckResult(str, enum.Enum):
 @dataclass(frozen=True)
 class NewDelivery:
     recipient: str  # canonical code
-    mode: str  # "pull" | "push" | "upstream"
-    target: str | None = None  # push URL, or the route's name for upstream
+    mode: str  # "pull" | "push" | "upstream" | "peer"
+    target: str | None = None  # push URL, or the route's name for upstream and peer
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,7 @@ class NewMessage:
     business_type: int | None = None  # Bussiness/BussinessDocType as written: 0 new, 1 revoke, 2 update, 3 replace
     original_id: str | None = None  # for a revoke, update or replacement: the DocumentId it concerns
     replaces: tuple[tuple[str, tuple[str, ...]], ...] = ()  # a replacement: (DocumentId, recipients) it replaces
+    via: str | None = None  # the route it came in on (relayed by another axis), for the transport ledger
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,7 @@ class PushJob:
     sha256: str
     priority: int
     accepted_ns: int
+    kind: str = "edoc"  # "edoc" | "status" (an upstream axis is told which)
 
 
 @dataclass(frozen=True)

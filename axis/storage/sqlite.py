@@ -23,6 +23,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from axis.errors import AxisError, Code
+from axis.registry import ROUTE_KEY
 from axis.storage.base import (
     TAKEN_BACK,
     AckResult,
@@ -175,6 +176,18 @@ def _m0005(db: Database) -> None:
             detail TEXT NOT NULL)""")
 
 
+# What the lower axis of a ``pull`` route takes (its "mailbox": every delivery held for it, whatever the
+# recipient), and word for word its queries' condition, as for the mailbox index.
+_FOR_PEER = "state IN ('queued','delivered','processing') AND mode = 'peer'"
+
+
+@migrations(name="0006_peer_mailboxes")
+def _m0006(db: Database) -> None:
+    """Federation: packages for agencies behind a lower axis wait for it by route (``target``), not by recipient."""
+    db.execute("CREATE INDEX deliveries_peer ON deliveries(target, priority DESC, message_seq) "
+               "WHERE state IN ('queued','delivered','processing') AND mode = 'peer'")
+
+
 # Documents of their own (new ones and replacements; revokes and updates reuse the original's DocumentId),
 # for the partial index above (its condition, kind = 'edoc', is part of this one).
 _DOCUMENTS = "m.kind = 'edoc' AND coalesce(m.business_type, 0) NOT IN (1, 2)"
@@ -221,6 +234,14 @@ def _with_oldest(urgent: list[R], old: list[R], limit: int, oldest: int, key: Ca
             break
         picked.setdefault(key(r), r)
     return list(picked.values())
+
+
+def _owner(owner: str) -> tuple[str, str]:
+    """(condition, parameter) of the deliveries a mailbox owner takes: an agency its own, or (``route:NAME``) the
+    lower axis of a pull route every one held for it.  The conditions contain their partial index's own."""
+    if owner.startswith(ROUTE_KEY):
+        return f"d.target = ? AND {_FOR_PEER}", owner[len(ROUTE_KEY):]
+    return f"d.recipient = ? AND {_IN_MAILBOX} AND mode != 'peer'", owner
 
 
 def _mailbox_item(row: tuple) -> MailboxItem:  # type: ignore[type-arg]
@@ -367,13 +388,14 @@ class SqliteStore:
             "INSERT INTO deliveries (message_seq, recipient, mode, target, state, priority, accepted_ns, "
             "next_attempt_ns, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
             [(seq, d.recipient, d.mode, d.target, State.QUEUED.value, msg.priority, msg.accepted_ns,
-              None if d.mode == "pull" else msg.accepted_ns, at) for d in msg.deliveries])
+              None if d.mode in ("pull", "peer") else msg.accepted_ns, at) for d in msg.deliveries])
         # One "queued" entry names every recipient (by mode): a document to 63 agencies stays one write, not 64.
         by_mode: dict[str, list[str]] = {}
         for d in msg.deliveries:
             by_mode.setdefault(d.mode, []).append(d.recipient)
         queued = "; ".join(f"{mode}: {', '.join(codes)}" for mode, codes in by_mode.items())
-        ledger = [(seq, None, Event.ACCEPTED.value, at, f"{msg.kind} from {msg.sender}, {len(msg.data)} bytes"),
+        ledger = [(seq, None, Event.ACCEPTED.value, at, f"{msg.kind} from {msg.sender}, {len(msg.data)} bytes"
+                  + (f", relayed along route {msg.via}" if msg.via else "")),
                   (seq, None, Event.QUEUED.value, at, queued)]
         c.executemany("INSERT INTO transport_ledger (message_seq, recipient, event, at, detail) VALUES (?,?,?,?,?)",
                       ledger)
@@ -381,12 +403,11 @@ class SqliteStore:
             self._insert_business(seq, msg.business)
         return Stored(msg.message_id, msg.receipt, duplicate=False)
 
-    def _delivery(self, recipient: str, message_id: str, upstream: bool = False) -> tuple[int, str] | None:
-        """(message seq, state) of one delivery; upstream deliveries only when asked (no agency owns them here)."""
+    def _delivery(self, recipient: str, message_id: str) -> tuple[int, str] | None:
+        """(message seq, state) of one delivery, whoever takes it."""
         row = self.conn.execute(
             "SELECT d.message_seq, d.state FROM deliveries d JOIN messages m ON m.seq = d.message_seq "
-            f"WHERE m.id = ? AND d.recipient = ?{'' if upstream else ' AND d.mode != ' + repr('upstream')}",
-            (message_id, recipient)).fetchone()
+            "WHERE m.id = ? AND d.recipient = ?", (message_id, recipient)).fetchone()
         return (row[0], row[1]) if row else None
 
     def _set_state(self, seq: int, recipient: str, state: State, at: str, event: Event, detail: str | None,
@@ -398,26 +419,55 @@ class SqliteStore:
         self.conn.execute("INSERT INTO transport_ledger (message_seq, recipient, event, at, detail) "
                           "VALUES (?,?,?,?,?)", (seq, recipient, event.value, at, detail))
 
+    def _owned(self, owner: str, message_id: str) -> list[tuple[int, str, State]]:
+        """(message seq, recipient, state) of the deliveries of ``message_id`` that ``owner`` takes (any state):
+        at most one for an agency, one per recipient behind it for a pull route's axis."""
+        if owner.startswith(ROUTE_KEY):
+            where, param = "d.target = ? AND d.mode = 'peer'", owner[len(ROUTE_KEY):]
+        else:
+            where, param = "d.recipient = ? AND d.mode NOT IN ('upstream', 'peer')", owner
+        return [(r[0], r[1], State(r[2])) for r in self.conn.execute(
+            "SELECT d.message_seq, d.recipient, d.state FROM deliveries d JOIN messages m ON m.seq = d.message_seq "
+            f"WHERE m.id = ? AND {where} ORDER BY d.recipient", (message_id, param))]
+
+    def _live(self, owner: str, message_id: str) -> list[tuple[int, str, State]]:
+        """Those of :meth:`_owned` its sender did not take back; ``message.not-found`` or ``message.withdrawn``
+        when there are none."""
+        rows = self._owned(owner, message_id)
+        if not rows:
+            raise AxisError.of(Code.MESSAGE_NOT_FOUND, message_id)
+        live = [r for r in rows if r[2] not in TAKEN_BACK]
+        if not live:
+            raise AxisError.of(Code.MESSAGE_WITHDRAWN, message_id)
+        return live
+
     def mark_fetched(self, recipient: str, message_id: str, at: str) -> bool:
         """The first fetch of a queued package delivers it; later fetches change nothing.  A package its sender
         took back meanwhile raises ``message.withdrawn``: the caller must not hand it over."""
-        found = self._delivery(recipient, message_id)
-        if found is not None and State(found[1]) in TAKEN_BACK:
-            raise AxisError.of(Code.MESSAGE_WITHDRAWN, message_id)
-        if found is None or found[1] != State.QUEUED.value:
-            return False
-        self._set_state(found[0], recipient, State.DELIVERED, at, Event.DELIVERED, "fetched by the recipient",
-                        next_attempt_ns=None)
-        return True
+        try:
+            live = self._live(recipient, message_id)
+        except AxisError as exc:
+            if exc.code is Code.MESSAGE_NOT_FOUND:
+                return False
+            raise
+        changed = False
+        by = "fetched by the recipient" if not recipient.startswith(ROUTE_KEY) else \
+            f"fetched by the axis of route {recipient[len(ROUTE_KEY):]}"
+        for seq, code, state in live:
+            if state is State.QUEUED:
+                self._set_state(seq, code, State.DELIVERED, at, Event.DELIVERED, by, next_attempt_ns=None)
+                changed = True
+        return changed
 
     def acknowledge(self, recipient: str, message_id: str, result: AckResult, reason: str | None,
                     at: str) -> State:
-        found = self._delivery(recipient, message_id)
-        if found is None:
-            raise AxisError.of(Code.MESSAGE_NOT_FOUND, message_id)
-        seq, state = found[0], State(found[1])
-        if state in TAKEN_BACK:
-            raise AxisError.of(Code.MESSAGE_WITHDRAWN, message_id)
+        new_state = State.PROCESSING
+        for seq, code, state in self._live(recipient, message_id):
+            new_state = self._acknowledge_one(seq, code, state, message_id, result, reason, at)
+        return new_state
+
+    def _acknowledge_one(self, seq: int, recipient: str, state: State, message_id: str, result: AckResult,
+                         reason: str | None, at: str) -> State:
         if state in (State.DONE, State.FAILED):
             if (state is State.DONE) == (result is AckResult.DONE):
                 return state  # the same answer again: idempotent
@@ -439,15 +489,23 @@ class SqliteStore:
 
     def _queued_seq(self, job: PushJob) -> int | None:
         """The job's message seq while its delivery is still queued; None once a fetch or an ack won."""
-        found = self._delivery(job.recipient, job.message_id, upstream=True)
+        found = self._delivery(job.recipient, job.message_id)
         return found[0] if found is not None and found[1] == State.QUEUED.value else None
 
     def push_succeeded(self, job: PushJob, at: str, detail: str) -> bool:
+        """Record a delivery.  Along a route one transfer carries the package for every recipient behind it, so
+        the other queued copies for that route are delivered with it."""
         seq = self._queued_seq(job)
         if seq is None:
             return False
-        self._set_state(seq, job.recipient, State.DELIVERED, at, Event.DELIVERED, detail,
-                        attempts=job.attempts + 1, next_attempt_ns=None, last_error=None)
+        recipients = [job.recipient]
+        if job.mode == "upstream":
+            recipients += [r[0] for r in self.conn.execute(
+                "SELECT recipient FROM deliveries WHERE message_seq = ? AND mode = 'upstream' AND target = ? "
+                "AND state = 'queued' AND recipient != ?", (seq, job.target, job.recipient))]
+        for recipient in recipients:
+            self._set_state(seq, recipient, State.DELIVERED, at, Event.DELIVERED, detail,
+                            attempts=job.attempts + 1, next_attempt_ns=None, last_error=None)
         return True
 
     def push_failed(self, job: PushJob, at: str, error: str, now_ns: int, next_attempt_ns: int | None) -> bool:
@@ -488,11 +546,15 @@ class SqliteStore:
 
     def mailbox(self, recipient: str, limit: int, kind: str | None = None, oldest: int = 0) -> list[MailboxItem]:
         """Pending packages for ``recipient``, most urgent first, then oldest first; when more wait than ``limit``,
-        ``oldest`` of the places go to the oldest ones whatever their priority (nothing starves)."""
-        where = f"d.recipient = ? AND {_IN_MAILBOX}" + (" AND m.kind = ?" if kind is not None else "")
-        params: tuple[object, ...] = (recipient,) if kind is None else (recipient, kind)
+        ``oldest`` of the places go to the oldest ones whatever their priority (nothing starves).  For a pull
+        route's axis (``route:NAME``) each package is listed once, however many of its recipients are behind it."""
+        owned, param = _owner(recipient)
+        where = owned + (" AND m.kind = ?" if kind is not None else "")
+        params: tuple[object, ...] = (param,) if kind is None else (param, kind)
         sql = (f"SELECT {_MAILBOX_COLUMNS}, d.message_seq FROM deliveries d JOIN messages m ON m.seq = d.message_seq "
                f"WHERE {where}")
+        if recipient.startswith(ROUTE_KEY):
+            return self._peer_mailbox(sql, params, limit)
         urgent = self.conn.execute(sql + " ORDER BY d.priority DESC, d.message_seq LIMIT ?",
                                    (*params, limit)).fetchall()
         if len(urgent) < limit or oldest <= 0:
@@ -503,19 +565,39 @@ class SqliteStore:
         picked = _with_oldest(urgent, old, limit, oldest, key=lambda r: r[-1])
         return [_mailbox_item(r) for r in sorted(picked, key=lambda r: (-r[5], r[-1]))]
 
+    def _peer_mailbox(self, sql: str, params: tuple[object, ...], limit: int) -> list[MailboxItem]:
+        """Most urgent, then oldest, each message once.  A lower axis takes everything for its agencies at every
+        poll, so no share is kept for the oldest: they wait only behind as many urgent ones as ``limit``."""
+        seen: set[int] = set()
+        out: list[MailboxItem] = []
+        for row in self.conn.execute(sql + " ORDER BY d.priority DESC, d.message_seq", params):
+            if row[-1] not in seen:
+                seen.add(row[-1])
+                out.append(_mailbox_item(row))
+                if len(out) >= limit:
+                    break
+        return out
+
     def pending_count(self, recipient: str, kind: str | None = None) -> int:
         """How many packages wait in ``recipient``'s mailbox (through the mailbox index)."""
-        where = f"d.recipient = ? AND {_IN_MAILBOX}" + (" AND m.kind = ?" if kind is not None else "")
-        params: tuple[object, ...] = (recipient,) if kind is None else (recipient, kind)
-        row = self.conn.execute(f"SELECT count(*) FROM deliveries d JOIN messages m ON m.seq = d.message_seq "
-                                f"WHERE {where}", params).fetchone()
+        owned, param = _owner(recipient)
+        where = owned + (" AND m.kind = ?" if kind is not None else "")
+        params: tuple[object, ...] = (param,) if kind is None else (param, kind)
+        row = self.conn.execute(f"SELECT count(DISTINCT d.message_seq) FROM deliveries d JOIN messages m "
+                                f"ON m.seq = d.message_seq WHERE {where}", params).fetchone()
         return int(row[0])
 
     def fetch(self, recipient: str, message_id: str) -> tuple[MailboxItem, bytes] | None:
+        if recipient.startswith(ROUTE_KEY):
+            where, param = "d.target = ? AND d.mode = 'peer'", recipient[len(ROUTE_KEY):]
+        else:
+            where, param = "d.recipient = ? AND d.mode NOT IN ('upstream', 'peer')", recipient
+        # A copy still live before one taken back, a queued one first (for a route's axis: several recipients).
         row = self.conn.execute(
             f"SELECT {_MAILBOX_COLUMNS}, p.data FROM deliveries d JOIN messages m ON m.seq = d.message_seq "
-            "JOIN payloads p ON p.sha256 = m.sha256 WHERE m.id = ? AND d.recipient = ? AND d.mode != 'upstream'",
-            (message_id, recipient)).fetchone()
+            f"JOIN payloads p ON p.sha256 = m.sha256 WHERE m.id = ? AND {where} "
+            "ORDER BY d.state IN ('withdrawn', 'superseded'), d.state != 'queued' LIMIT 1",
+            (message_id, param)).fetchone()
         return (_mailbox_item(row), row[10]) if row else None
 
     def payload(self, message_id: str) -> bytes | None:
@@ -566,14 +648,14 @@ class SqliteStore:
         """(job, last error, updated at) for the deliveries ``where`` selects."""
         rows = self.conn.execute(
             "SELECT m.id, d.recipient, d.mode, d.target, d.attempts, d.first_failure_ns, m.sha256, d.priority, "
-            "d.accepted_ns, d.last_error, d.updated_at FROM deliveries d JOIN messages m ON m.seq = d.message_seq "
-            f"WHERE {where}", params).fetchall()
-        return [(PushJob(*r[:9]), r[9], r[10]) for r in rows]
+            "d.accepted_ns, m.kind, d.last_error, d.updated_at FROM deliveries d JOIN messages m "
+            f"ON m.seq = d.message_seq WHERE {where}", params).fetchall()
+        return [(PushJob(*r[:10]), r[10], r[11]) for r in rows]
 
     def due_pushes(self, now_ns: int, limit: int, oldest: int = 0) -> list[PushJob]:
         """Queued push and upstream deliveries whose next attempt is due: most urgent, then oldest first, with
         ``oldest`` places kept for the longest waiting whatever their priority (nothing starves)."""
-        due = "d.state = 'queued' AND d.mode != 'pull' AND d.next_attempt_ns <= ? "
+        due = "d.state = 'queued' AND d.mode != 'pull' AND d.mode != 'peer' AND d.next_attempt_ns <= ? "
         urgent = [job for job, _, _ in self._jobs(due + "ORDER BY d.priority DESC, d.next_attempt_ns LIMIT ?",
                                                   (now_ns, limit))]
         if len(urgent) < limit or oldest <= 0:

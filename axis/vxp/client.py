@@ -56,6 +56,9 @@ class VxpClient:
     secret: bytes = field(repr=False)
     timeout: float = 30.0
     values: dict[str, str] = field(default_factory=dict)  # the SDK's HashMap, in put order
+    # False: like the SDK (one timestamp, keys of earlier calls sent again).  True: every request signs only its
+    # own keys and the time it is made (axis itself as a client of an upstream axis).
+    fresh: bool = False
 
     def __post_init__(self) -> None:
         self.values.setdefault("timestamp", sdk_timestamp(vn_now()))  # frozen for the life of the object
@@ -63,6 +66,8 @@ class VxpClient:
 
     def prepare(self, operation: str, params: dict[str, Any] | None = None, body: bytes = b"") -> Prepared:
         method, shape = OPERATIONS[operation]
+        if self.fresh:
+            self.values = {"timestamp": sdk_timestamp(vn_now()), "systemid": self.system_id}
         values = self.values
         values["Content-Type"] = "application/octet-stream" if shape == "file" else "application/json"
         for key, value in (params or {}).items():

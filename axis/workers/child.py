@@ -68,10 +68,10 @@ def serve(stdin: BinaryIO, out_fd: int, config_path: Path, data_dir: Path | None
         kind, job_id, agency_key, data = pickle.loads(body)
         assert kind == JOB
         try:
-            agency = registry.get(agency_key)
-            if agency is None:  # a reload removed it between the daemon's check and ours
+            sender = registry.principal(agency_key)  # an agency, or the route of a relaying axis
+            if sender is None:  # a reload removed it between the daemon's check and ours
                 raise Refused((Problem(Code.AUTH_INVALID, f"{agency_key} is no longer registered"),))
-            prepared = intake.prepare(policy, agency, data)
+            prepared = intake.prepare(policy, sender, data)
         except Refused as refused:
             send(REFUSED, job_id, refused)
         except Exception as exc:  # a bug: the daemon answers internal.error, the log keeps the details
