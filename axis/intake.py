@@ -112,7 +112,7 @@ class Intake:
         try:
             routed = routing.route(package, agency, registry)
             if via is not None:
-                back = [d.code for d in routed.destinations if d.route is via]
+                back = [d.code for d in routed.destinations if d.route == via]
                 if back:
                     raise AxisError.of(Code.ROUTE_LOOP, f"{', '.join(back)}: route {via.name!r} covers "
                                        f"{'it' if len(back) == 1 else 'them'} and the package came in on it")
@@ -170,7 +170,7 @@ def relayed_sender(route: Route, code: str | None, registry: Registry) -> Agency
     if registry.get(code) is not None:
         raise AxisError.of(Code.ROUTE_NOT_YOURS, f"From {code} is registered on this axis, not behind route "
                            f"{route.name!r}")
-    if registry.route_for(code) is not route:
+    if registry.route_for(code) != route:  # equal, not identical: a reload may come between
         raise AxisError.of(Code.ROUTE_NOT_YOURS, f"From {code} is not covered by route {route.name!r} "
                            f"({', '.join(route.prefixes)})")
     return Agency(code=parsed, name=code, delivery=DeliveryMode.UPSTREAM, signature_policy=route.signature_policy)

@@ -193,7 +193,7 @@ class VxpResource(Resource):
             registry = self.service.policy.registry
             found = registry.get(sender)
             if isinstance(call.agency, Route):
-                if found is not None or registry.route_for(sender) is not call.agency:
+                if found is not None or registry.route_for(sender) != call.agency:
                     raise AxisError.of(Code.ROUTE_NOT_YOURS, f"XroadVnpt-from {sender!r} is not behind route "
                                        f"{call.agency.name!r}")
             elif found is None or found.key != call.agency.key:
@@ -252,7 +252,7 @@ class VxpResource(Resource):
         def mine(view: MessageView) -> bool:
             if route is None:
                 return view.sender == key
-            return registry.get(view.sender) is None and registry.route_for(view.sender) is route
+            return registry.get(view.sender) is None and registry.route_for(view.sender) == route
 
         def views(store: ReadStore) -> list[MessageView]:
             if doc_id is None:

@@ -190,6 +190,20 @@ PUSH_URL = "http://127.0.0.1:8091/inbox"
      "[[route]]\nname = \"n\"\nprefixes = [\"H40\"]\nurl = \"http://v/\"\n", "route[2] (n).name", "already defined"),
     (agency("H41") + "[[route]]\nname = \"n\"\nprefixes = [\"G\"]\nurl = \"http://u/\"\ntoken_sha256 = \"%s\"\n" % TOKEN_A,
      "route[1] (n).token_sha256", "already used at {dir}/agencies.toml: agency[1] (H41)"),
+    (agency("H41") + "[[route]]\nname = \"n\"\nprefixes = [\"G\"]\ndelivery = \"relay\"\nurl = \"http://u/\"\n",
+     "route[1] (n).delivery", 'expected "push", "vxp" or "pull"'),
+    (agency("H41") + "[[route]]\nname = \"n\"\nprefixes = [\"G\"]\ndelivery = \"vxp\"\nurl = \"http://u/vxp\"\n"
+     "hmac_secret_file = \"s.key\"\n", "route[1] (n).vxp_system_id", "axis's own system id at the upstream axis"),
+    (agency("H41") + "[[route]]\nname = \"n\"\nprefixes = [\"G\"]\ndelivery = \"vxp\"\nurl = \"http://u/vxp\"\n"
+     "vxp_system_id = \"axis.h41\"\n", "route[1] (n).hmac_secret_file", "the secret shared with that axis"),
+    (agency("H41") + "[[route]]\nname = \"n\"\nprefixes = [\"G\"]\ndelivery = \"vxp\"\n", "route[1] (n).url", "required"),
+    (agency("H41") + "[[route]]\nname = \"n\"\nprefixes = [\"H42\"]\ndelivery = \"pull\"\nurl = \"http://u/\"\n",
+     "route[1] (n).url", 'only for delivery = "push" or "vxp"'),
+    (agency("H41") + "[[route]]\nname = \"n\"\nprefixes = [\"G\"]\nurl = \"http://u/\"\nvxp_system_id = \"x\"\n",
+     "route[1] (n).vxp_system_id", 'only for delivery = "vxp" or "pull"'),
+    (agency("H41", hmac_secret_file="s.key", vxp_system_id="vxp.saas.03") + "[[route]]\nname = \"n\"\n"
+     "prefixes = [\"H42\"]\ndelivery = \"pull\"\nvxp_system_id = \"vxp.saas.03\"\nhmac_secret_file = \"s.key\"\n",
+     "route[1] (n).vxp_system_id", "'vxp.saas.03' is already used at {dir}/agencies.toml: agency[1] (H41)"),
 ])
 def test_agency_file_errors_name_file_key_and_problem(tmp_path: Path, text: str, key: str, fragment: str) -> None:
     (tmp_path / "s.key").write_text(SECRET)
@@ -394,3 +408,39 @@ def test_a_vxp_system_id_needs_the_hmac_secret_and_is_unique(tmp_path: Path) -> 
     loaded = load(setup(tmp_path, agency("H41", token=None, vxp_system_id="vxp.saas.03", hmac_secret_file=str(secret))))
     found = loaded.registry.by_vxp_system_id("vxp.saas.03")
     assert found is not None and found.key == "000.00.00.H41" and loaded.registry.by_vxp_system_id("x") is None
+
+
+def test_federation_routes_up_and_down(tmp_path: Path) -> None:
+    """A ``vxp`` route names an upstream axis (forwarded to, polled); a ``pull`` route a lower axis, which logs
+    in on the VXP door with its system id and takes what is for the codes behind it."""
+    (tmp_path / "s.key").write_text(SECRET)
+    routes = """
+[[route]]
+name = "national"
+prefixes = ["*"]
+delivery = "vxp"
+url = "http://127.0.0.1:9/vxp"
+vxp_system_id = "axis.h40"
+hmac_secret_file = "s.key"
+
+[[route]]
+name = "nghe-an"
+prefixes = ["H41"]
+delivery = "pull"
+vxp_system_id = "axis.h41"
+hmac_secret_file = "s.key"
+signature = "require"
+"""
+    registry = load(setup(tmp_path, agency("H40") + routes)).registry
+    national, nghe_an = registry.routes
+    assert (national.delivery.value, national.url, national.vxp_system_id) == ("vxp", "http://127.0.0.1:9/vxp",
+                                                                               "axis.h40")
+    assert (nghe_an.delivery.value, nghe_an.url, nghe_an.signature_policy) == ("pull", None, SignaturePolicy.REQUIRE)
+    assert registry.by_vxp_system_id("axis.h41") is nghe_an
+    assert registry.by_vxp_system_id("axis.h40") is None  # our own id upstream logs nobody in here
+    assert registry.principal(nghe_an.key) is nghe_an and registry.principal("route:nope") is None
+    assert registry.principal(_forms(parse_strict("H40"))[0]) is registry.get("H40")
+    down, up = registry.destination("000.00.07.H41"), registry.destination("000.00.00.G22")
+    assert down is not None and (down.mode, down.route) == (DeliveryMode.PEER, nghe_an)
+    assert up is not None and (up.mode, up.route) == (DeliveryMode.UPSTREAM, national)
+    assert SECRET not in repr(registry.routes)

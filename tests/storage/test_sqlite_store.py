@@ -259,3 +259,53 @@ def test_a_flood_of_urgent_pushes_does_not_starve_the_queue(store: SqliteStore) 
     assert "m1" not in [j.message_id for j in store.due_pushes(2**62, 4)]
     fair = [j.message_id for j in store.due_pushes(2**62, 4, oldest=1)]
     assert len(fair) == 4 and "m1" in fair
+
+
+def peer_message(n: int, to: tuple[str, ...], priority: int = 0) -> NewMessage:
+    """A message for agencies behind the lower axis of the pull route "nghe-an"."""
+    m = message(n, to=to, priority=priority)
+    return NewMessage(**{**m.__dict__, "deliveries": tuple(NewDelivery(code, "peer", "nghe-an") for code in to)})
+
+
+def test_a_lower_axis_takes_each_package_once_for_all_its_recipients(store: SqliteStore) -> None:
+    behind = ("000.00.01.H41", "000.00.02.H41")
+    put(store, peer_message(1, behind), peer_message(2, behind[:1], priority=3), message(3))
+    peer = "route:nghe-an"
+    assert [i.message_id for i in store.mailbox(peer, 10)] == ["m2", "m1"]  # urgent first, each once
+    assert [i.message_id for i in store.mailbox(peer, 1)] == ["m2"]
+    assert store.pending_count(peer) == 2 and store.pending_count(peer, "status") == 0
+    assert store.mailbox(behind[0], 10) == [] and store.fetch(behind[0], "m1") is None  # not an agency's mailbox
+    assert [i.message_id for i in store.mailbox(H41, 10)] == ["m3"]
+    assert store.fetch(peer, "m3") is None  # nor is an agency's copy the lower axis's
+
+    item, data = store.fetch(peer, "m1")
+    assert item.state is State.QUEUED and data == b"<package 1/>"
+    with store.transaction():
+        assert store.mark_fetched(peer, "m1", AT) is True
+        assert store.mark_fetched(peer, "m1", AT) is False
+    with store.transaction():
+        assert store.acknowledge(peer, "m1", AckResult.DONE, None, AT) is State.DONE
+        assert store.acknowledge(peer, "m1", AckResult.DONE, None, AT) is State.DONE  # again: idempotent
+    view = store.message("m1")
+    assert {d.recipient: d.state for d in view.deliveries} == {code: State.DONE for code in behind}
+    assert [(e.recipient, e.event) for e in view.ledger if e.recipient is not None] == [
+        (behind[0], "delivered"), (behind[1], "delivered"), (behind[0], "acknowledged"), (behind[1], "acknowledged")]
+    assert "fetched by the axis of route nghe-an" in view.ledger[2].detail
+    assert [i.message_id for i in store.mailbox(peer, 10)] == ["m2"]
+    assert store.due_pushes(time.time_ns(), 10) == []  # nobody pushes what a lower axis pulls
+    with pytest.raises(AxisError):
+        with store.transaction():
+            store.acknowledge(peer, "m9", AckResult.DONE, None, AT)
+
+
+def test_one_transfer_upstream_delivers_every_copy_behind_the_route(store: SqliteStore) -> None:
+    m = message(1, to=("000.00.00.G22", "000.00.00.G12"))
+    put(store, NewMessage(**{**m.__dict__, "deliveries": tuple(NewDelivery(d.recipient, "upstream", "national")
+                                                                    for d in m.deliveries)}))
+    jobs = store.due_pushes(time.time_ns(), 10)
+    assert len(jobs) == 2 and {j.kind for j in jobs} == {"edoc"}
+    with store.transaction():
+        assert store.push_succeeded(jobs[0], AT, "sent to the upstream axis") is True
+        assert store.push_succeeded(jobs[1], AT, "sent to the upstream axis") is False  # it went with the first
+    assert {d.state for d in store.message("m1").deliveries} == {State.DELIVERED}
+    assert store.due_pushes(time.time_ns(), 10) == []

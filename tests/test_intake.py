@@ -1,0 +1,83 @@
+"""Intake of packages another axis relays along a route: who may be their sender, where they may go, and whose
+signature policy applies.  Real checker, real receipt signer, nothing stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from packages import edoc
+
+from axis.agencycode import parse_strict
+from axis.errors import Code
+from axis.intake import Intake, Policy, Refused
+from axis.receipt import load_or_create_identity
+from axis.registry import Agency, Credentials, DeliveryMode, Registry, Route, RouteDelivery, SignaturePolicy
+from axis.signature.trust import TrustStore
+from axis.verdict import Checker
+from axis.vntime import now
+
+SECRET = b"0123456789abcdef-federation"
+H40, SO_H41, SO2_H41, G22 = "000.00.00.H40", "000.00.01.H41", "000.00.02.H41", "000.00.00.G22"
+NATIONAL = Route("national", ("*",), "http://127.0.0.1:9/vxp", Credentials(hmac_secret=SECRET),
+                 delivery=RouteDelivery.VXP, vxp_system_id="axis.h40")
+NGHE_AN = Route("nghe-an", ("H41",), None, Credentials(hmac_secret=SECRET), delivery=RouteDelivery.PULL,
+                vxp_system_id="axis.h41")
+STRICT = Route("strict", ("H42",), None, Credentials(hmac_secret=SECRET), delivery=RouteDelivery.PULL,
+               vxp_system_id="axis.h42", signature_policy=SignaturePolicy.REQUIRE)
+REGISTRY = Registry([Agency(parse_strict(H40), "UBND Hà Nam (demo)", credentials=Credentials(b"x" * 32))],
+                    [NATIONAL, NGHE_AN, STRICT])
+
+
+@pytest.fixture(scope="module")
+def intake(tmp_path_factory: pytest.TempPathFactory) -> Intake:
+    d: Path = tmp_path_factory.mktemp("identity")
+    return Intake(load_or_create_identity(d / "k.pem", d / "c.pem", "000.00.99.H40", "axis test"), "000.00.99.H40",
+                  now)
+
+
+POLICY = Policy(REGISTRY, Checker(TrustStore.from_files()))
+
+
+def package(sender: str, *to: str) -> bytes:
+    frm = f"<edXML:From><edXML:OrganId>{sender}</edXML:OrganId><edXML:OrganName>x</edXML:OrganName></edXML:From>"
+    return edoc(sender=frm, to=to, document_id=f"<edXML:DocumentId>{sender},2026/11/22,1/X</edXML:DocumentId>")
+
+
+def refusal(intake: Intake, via: Route, data: bytes) -> str:
+    with pytest.raises(Refused) as info:
+        intake.prepare(POLICY, via, data)
+    return info.value.problems[0].code.code
+
+
+def test_a_relayed_package_is_from_the_agency_behind_the_route(intake: Intake) -> None:
+    prepared = intake.prepare(POLICY, NGHE_AN, package(SO_H41, H40, G22))
+    message = prepared.message
+    assert (message.sender, message.via) == (SO_H41, "nghe-an")
+    assert prepared.recipients == ((H40, DeliveryMode.PULL), (G22, DeliveryMode.UPSTREAM))
+    assert b'"sender":"000.00.01.H41"' in message.receipt.replace(b" ", b"")
+    # Down from the upstream axis, to an agency here and one behind the lower axis.
+    down = intake.prepare(POLICY, NATIONAL, package(G22, H40, SO2_H41))
+    assert (down.message.sender, down.message.via) == (G22, "national")
+    assert down.recipients == ((H40, DeliveryMode.PULL), (SO2_H41, DeliveryMode.PEER))
+    assert [(d.mode, d.target) for d in down.message.deliveries] == [("pull", None), ("peer", "nghe-an")]
+
+
+@pytest.mark.parametrize("via, sender", [
+    (NGHE_AN, H40),  # registered here: it speaks for itself
+    (NGHE_AN, G22),  # behind another route
+    (NATIONAL, H40),
+    (NATIONAL, SO_H41),  # the upstream axis cannot speak for the lower one's agencies
+])
+def test_no_axis_relays_for_an_agency_that_is_not_behind_its_route(intake: Intake, via: Route, sender: str) -> None:
+    assert refusal(intake, via, package(sender, H40)) == Code.ROUTE_NOT_YOURS.code
+
+
+def test_a_package_never_goes_back_along_the_route_it_came_in_on(intake: Intake) -> None:
+    assert refusal(intake, NGHE_AN, package(SO_H41, SO2_H41)) == Code.ROUTE_LOOP.code
+    assert refusal(intake, NATIONAL, package(G22, "000.00.00.G12")) == Code.ROUTE_LOOP.code
+
+
+def test_the_route_signature_policy_applies_to_what_comes_in_on_it(intake: Intake) -> None:
+    assert refusal(intake, STRICT, package("000.00.01.H42", H40)) == Code.SIGNATURE_REQUIRED.code
+    assert intake.prepare(POLICY, NGHE_AN, package(SO_H41, H40)).message.signature == "absent"
