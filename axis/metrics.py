@@ -48,6 +48,7 @@ class Metrics:
     intake_restarts: Counter
     overdue: Gauge
     upstream_polls: Counter
+    in_flight: Gauge
     upstream_received: Counter
 
     @classmethod
@@ -94,6 +95,8 @@ class Metrics:
             overdue=Gauge("axis_documents_overdue", "Documents waiting for an answer (01, 02 or 03) past the end of "
                           "the recipient's working day, among those accepted within [deadlines] watch, by "
                           "recipient", ["agency"], registry=r),
+            in_flight=Gauge("axis_http_requests_in_flight", "Requests received and not yet answered (both doors)",
+                            registry=r),
             upstream_polls=Counter("axis_upstream_polls", "Polls of an upstream axis's mailbox, by route and result "
                                    "(ok, or failed: the upstream unreachable or answering an error)",
                                    ["route", "result"], registry=r),

@@ -1,8 +1,11 @@
 """axisd: the axis daemon.
 
 Loads the configuration, builds the service and runs the reactor in the foreground
-(for systemd).  SIGTERM and SIGINT stop it cleanly (the writer finishes what it
-holds); SIGHUP reloads the registry and trust settings (a bad edit is refused and the
+(for systemd).  SIGTERM and SIGINT drain it: it stops listening, answers new requests on
+open connections with 503 ``http.stopping`` (send again), finishes every request
+already received (each is answered within ``server.request_timeout``), then lets
+deliveries, intake processes and the writer finish what they hold, and exits 0.
+SIGHUP reloads the registry and trust settings (a bad edit is refused and the
 running configuration stays).  Logs are JSON lines on stdout.
 """
 
@@ -15,8 +18,10 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from twisted.internet import endpoints
+from twisted.internet.defer import Deferred, DeferredList
 
 from axis import logs
 from axis.app import PID_FILE, Reloader, build, build_policy, with_data_dir
@@ -60,8 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     endpoint = endpoints.TCP4ServerEndpoint(reactor, port, interface=config.server.host)
     pid_file = data_dir / PID_FILE
 
-    def listening(listening_port: object) -> None:
-        address = listening_port.getHost()  # type: ignore[attr-defined]
+    ports: list[Any] = []
+    sites = [app.site] + ([app.vxp_site] if app.vxp_site is not None else [])
+
+    def listening(listening_port: Any) -> None:
+        ports.append(listening_port)
+        address = listening_port.getHost()
         pid_file.write_text(f"{os.getpid()}\n")
         log.info("listening on http://%s:%s/ (config %s, data %s, %d agencies)", address.host, address.port,
                  config.source, data_dir, len(config.registry))
@@ -75,9 +84,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         reactor.stop()  # type: ignore[attr-defined]
 
     def stopping() -> object:
-        log.info("stopping")
+        log.info("stopping: no new connections; finishing the %d requests in flight",
+                 sum(site.active for site in sites))
         pid_file.unlink(missing_ok=True)
-        return app.stop()
+        for listening_port in ports:
+            listening_port.stopListening()
+        drained = DeferredList([site.drain() for site in sites])
+        timer = reactor.callLater(config.server.request_timeout + 5, drained.cancel)  # type: ignore[attr-defined]
+
+        def drained_or_not(_: object) -> Deferred[Any]:
+            if timer.active():
+                timer.cancel()
+            else:
+                log.warning("stopping: %d requests still unanswered", sum(site.active for site in sites))
+            return DeferredList([site.close_connections(reactor) for site in sites])
+        drained.addBoth(drained_or_not)
+        return drained.addBoth(lambda _: app.stop())
 
     app.start()
     reactor.addSystemEventTrigger("before", "shutdown", stopping)  # type: ignore[attr-defined]
@@ -86,8 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if app.vxp_site is not None:
         vxp = config.vxp
 
-        def door_listening(listening_port: object) -> None:
-            address = listening_port.getHost()  # type: ignore[attr-defined]
+        def door_listening(listening_port: Any) -> None:
+            ports.append(listening_port)
+            address = listening_port.getHost()
             print(f"axisd: VXP door on http://{address.host}:{address.port}{vxp.prefix}/", flush=True)
 
         endpoints.TCP4ServerEndpoint(reactor, vxp.port, interface=config.server.host).listen(

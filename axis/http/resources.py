@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorThreads
 from twisted.internet.threads import deferToThreadPool
 from twisted.python import log
@@ -56,6 +58,21 @@ class LimitedRequest(Request):
             self.too_large = True
             return
         super().handleContentChunk(data)
+
+    def process(self) -> None:
+        """Count the request in flight; while the daemon drains, answer 503 ``http.stopping`` and close."""
+        site = self.channel.site  # type: ignore[union-attr,attr-defined]
+        site.channels.add(self.channel)
+        if site.draining:
+            self.setHeader(b"Connection", b"close")
+            data = write_json(self, 503, problem_body(Problem(Code.HTTP_STOPPING)))
+            self.setHeader(b"Content-Length", b"%d" % len(data))
+            self.write(data)
+            self.finish()
+            return
+        site.active += 1
+        self.notifyFinish().addBoth(site.finished_one)
+        super().process()
 
 
 class HealthResource(Resource):
@@ -129,6 +146,44 @@ class AxisSite(Site):
         self.requestFactory = LimitedRequest  # type: ignore[assignment]
         self.max_body = max_body
         self.displayTracebacks = False
+        self.active = 0  # requests received and not yet answered
+        self.draining = False
+        self._idle: list[Deferred[None]] = []
+        self.channels: weakref.WeakSet[Any] = weakref.WeakSet()  # connections that carried a request
+
+    def finished_one(self, _: object) -> None:
+        self.active -= 1
+        if self.active == 0:
+            waiting, self._idle = self._idle, []
+            for d in waiting:
+                d.callback(None)
+
+    def drain(self) -> Deferred[None]:
+        """Refuse new requests from now on; fires once every request in flight has been answered."""
+        self.draining = True
+        if self.active == 0:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._idle.append(d)
+        return d
+
+    def close_connections(self, reactor: Any, timeout: float = 5.0) -> Deferred[None]:
+        """Close every connection once what was written to it is sent (the reactor's own shutdown cuts them,
+        answers still in the buffers included); fires when all are closed, or after ``timeout``."""
+        for channel in list(self.channels):
+            if channel.transport is not None:
+                channel.loseConnection()
+        done: Deferred[None] = Deferred()
+        deadline = reactor.seconds() + timeout
+
+        def check() -> None:
+            still = [c for c in self.channels if c.transport is not None and c.transport.connected]
+            if not still or reactor.seconds() > deadline:
+                done.callback(None)
+            else:
+                reactor.callLater(0.02, check)
+        check()
+        return done
 
     def log(self, request: Request) -> None:
         """No per-request access line: the ledgers record every package and /metrics counts requests;
@@ -155,4 +210,6 @@ def build_site(reactor: IReactorThreads, service: AxisService, metrics: Metrics,
                 door = Resource()
                 add_vxp(door, vxp.segments, service, request_timeout)
             door_site = AxisSite(door, max_body, idle_timeout=request_timeout)
-    return AxisSite(root, max_body, idle_timeout=request_timeout), door_site
+    site = AxisSite(root, max_body, idle_timeout=request_timeout)
+    metrics.in_flight.set_function(lambda: site.active + (door_site.active if door_site is not None else 0))
+    return site, door_site
