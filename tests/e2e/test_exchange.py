@@ -136,6 +136,11 @@ def test_identity_and_policy_refusals(world: tuple[Axisd, Receiver, dict]) -> No
     assert r.status == 403 and r.json()["error"]["code"] == "auth.not-your-agency"
     r = axisd.request("POST", "/v1/packages", data, as_code=H41, hmac_secret=b"not-the-secret-of-h41-0123456789")
     assert r.status == 401
+    # G22 signing with H41's certificate: a valid signature, but not G22's; refused and counted
+    spoofed = sign_package(document(G22, (H41,), "000.00.00.G22,2026/11/22,21/VPCP"), certs[H41])
+    r = axisd.submit(spoofed, G22)
+    assert r.status == 403 and r.json()["error"]["code"] == "signature.signer-mismatch", r.body
+    assert axisd.metric('axis_packages_refused_total{reason="signature.signer-mismatch"}') == 1
     # the strict agency must sign
     unsigned = document(H41_01, (G22,), "000.00.01.H41,2026/11/22,3/STTTT")
     r = axisd.submit(unsigned, H41_01)
