@@ -153,6 +153,8 @@ class Code(enum.Enum):
     HTTP_BAD_REQUEST = ("http.bad-request", _E, 400, "The request is not valid", "Yêu cầu không hợp lệ")
     HTTP_TIMEOUT = ("http.timeout", _E, 503, "The request took too long; it may be retried",
                     "Yêu cầu xử lý quá thời gian; có thể gửi lại")
+    HTTP_SLOW_REQUEST = ("http.slow-request", _E, 408, "The request was not received within the time allowed",
+                         "Yêu cầu không được gửi đến trong thời gian cho phép")
     HTTP_STOPPING = ("http.stopping", _E, 503, "axis is stopping; send the request again in a moment",
                      "Trục đang dừng; vui lòng gửi lại sau ít phút")
     MESSAGE_NOT_FOUND = ("message.not-found", _E, 404, "No such message for this agency",

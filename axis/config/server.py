@@ -15,7 +15,8 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     data_dir: Path = Path("var")  # resolved against the configuration file's directory
-    request_timeout: float = 60.0  # seconds a request may take, body included
+    request_timeout: float = 60.0  # seconds axis may take to answer a request once it has received it
+    receive_timeout: float = 120.0  # seconds a client may take to send one request, from its first byte to its last
     # processes that check packages and sign receipts (0: the daemon's own threads do it); default one per core
     intake_processes: int = field(default_factory=lambda: _auto())
 
@@ -39,6 +40,7 @@ def read_server(path: Path, data: Any) -> ServerConfig:
     server = ServerConfig(host=s.get("host", str, "127.0.0.1"), port=s.get("port", int, 8080),
                           data_dir=s.resolve(s.get("data_dir", str, "var")),
                           request_timeout=s.duration("request_timeout", 60.0),
+                          receive_timeout=s.duration("receive_timeout", 120.0),
                           intake_processes=_intake_processes(s))
     if server.port > 65535:
         raise ConfigError(path, "server.port", f"{server.port} is not a TCP port")

@@ -29,6 +29,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 from axis import auth, stats
 from axis.config.priority import PriorityConfig
 from axis.errors import AxisError, Code, Problem
+from axis.http.bodies import read_json
 from axis.intake import Prepared, Refused
 from axis.registry import Agency
 from axis.service import AxisService
@@ -222,8 +223,8 @@ class MailboxResource(ApiResource):
         return self.service.fetch(agency, message_id).addCallback(answer)
 
     def _ack(self, agency: Agency, message_id: str, body: bytes) -> Deferred[Answer]:
+        doc = read_json(body)
         try:
-            doc = json.loads(body or b"{}")
             result = AckResult(doc.get("result"))
             reason = doc.get("reason")
             if reason is not None and not isinstance(reason, str):

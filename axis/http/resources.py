@@ -18,6 +18,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorThreads
 from twisted.internet.threads import deferToThreadPool
 from twisted.python import log
+from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 
@@ -138,12 +139,63 @@ class CheckResource(Resource):
                                                    "message": "POST an edXML package to this URL"}})
 
 
+class DeadlineChannel(HTTPChannel):
+    """An HTTP connection that must deliver each request whole within ``site.receive_timeout`` of its first
+    byte.  Twisted's idle timeout starts again with every byte, so a client trickling one byte a second would
+    otherwise hold its connection, and its request, for ever (a slow-loris); it gets 408 instead."""
+
+    _deadline: Any = None
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._deadline is None and not self._handlingRequest:
+            self._deadline = self.callLater(self.site.receive_timeout, self._too_slow)  # type: ignore[attr-defined]
+        super().dataReceived(data)
+
+    def allContentReceived(self) -> None:
+        self._cancel_deadline()
+        super().allContentReceived()
+
+    def connectionLost(self, reason: Any) -> None:
+        self._cancel_deadline()
+        super().connectionLost(reason)
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None:
+            if self._deadline.active():
+                self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        limit = self.site.receive_timeout  # type: ignore[attr-defined]
+        self._refuse(b"408 Request Timeout", Problem(Code.HTTP_SLOW_REQUEST, f"{limit:g} s from its first byte"))
+
+    def _respondToBadRequestAndDisconnect(self) -> None:
+        """Twisted's answer to a request it cannot parse (a bad request line, headers too large or too many, two
+        Content-Length), with the taxonomy's JSON instead of an empty 400."""
+        self._refuse(b"400 Bad Request", Problem(Code.HTTP_BAD_REQUEST, "malformed HTTP: the request line or the "
+                                                 f"headers (at most {self.totalHeadersSize} bytes) cannot be read"))
+
+    def lineLengthExceeded(self, line: bytes) -> None:  # one header line longer than the line limit
+        self._respondToBadRequestAndDisconnect()
+
+    def _refuse(self, status: bytes, problem: Problem) -> None:
+        body = json.dumps(problem_body(problem), ensure_ascii=False).encode("utf-8")
+        self.transport.write(b"HTTP/1.1 %s\r\nContent-Type: application/json; charset=utf-8\r\n"  # type: ignore[union-attr]
+                             b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (status, len(body), body))
+        self.loseConnection()
+
+
 class AxisSite(Site):
-    def __init__(self, root: Resource, max_body: int, idle_timeout: float = 60.0) -> None:
+    protocol = DeadlineChannel  # type: ignore[assignment]
+
+    def __init__(self, root: Resource, max_body: int, idle_timeout: float = 60.0,
+                 receive_timeout: float = 120.0) -> None:
         # No resource here reads form arguments from a body; parsing every POST's Content-Type (with the
         # email package) cost a seventh of the reactor thread's time.
         super().__init__(root, timeout=idle_timeout, parsePOSTFormSubmission=False)
         self.requestFactory = LimitedRequest  # type: ignore[assignment]
+        self.receive_timeout = receive_timeout
         self.max_body = max_body
         self.displayTracebacks = False
         self.active = 0  # requests received and not yet answered
@@ -191,7 +243,8 @@ class AxisSite(Site):
 
 
 def build_site(reactor: IReactorThreads, service: AxisService, metrics: Metrics, max_body: int,
-               request_timeout: float = 60.0, vxp: VxpConfig | None = None) -> tuple[AxisSite, AxisSite | None]:
+               request_timeout: float = 60.0, vxp: VxpConfig | None = None,
+               receive_timeout: float = 120.0) -> tuple[AxisSite, AxisSite | None]:
     """The main site, and the VXP door's own site when it has a port of its own."""
     root = Resource()
     v1 = Resource()
@@ -209,7 +262,7 @@ def build_site(reactor: IReactorThreads, service: AxisService, metrics: Metrics,
             if vxp.segments:
                 door = Resource()
                 add_vxp(door, vxp.segments, service, request_timeout)
-            door_site = AxisSite(door, max_body, idle_timeout=request_timeout)
-    site = AxisSite(root, max_body, idle_timeout=request_timeout)
+            door_site = AxisSite(door, max_body, idle_timeout=request_timeout, receive_timeout=receive_timeout)
+    site = AxisSite(root, max_body, idle_timeout=request_timeout, receive_timeout=receive_timeout)
     metrics.in_flight.set_function(lambda: site.active + (door_site.active if door_site is not None else 0))
     return site, door_site

@@ -38,6 +38,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from axis import lifecycle
 from axis.errors import AxisError, Code, Problem
+from axis.http.bodies import read_json
 from axis.intake import Prepared, Refused
 from axis.registry import Agency, Route
 from axis.storage.base import AckResult, MailboxItem, MessageView, ReadStore, Stored
@@ -300,11 +301,8 @@ class VxpResource(Resource):
         """registerAgency / deleteAgency: an administrator decides; the request is kept for them."""
         def recorded(call: VxpCall) -> Deferred[dict[str, Any]]:
             if action == "register":
-                try:
-                    detail = json.loads(call.body.decode("utf-8"))
-                    code = detail.get("code") if isinstance(detail, dict) else None
-                except (UnicodeDecodeError, ValueError) as exc:
-                    raise AxisError.of(Code.VXP_BAD_PARAMETER, f"the agency is not UTF-8 JSON ({exc})") from None
+                detail = read_json(call.body, Code.VXP_BAD_PARAMETER, default=b"")
+                code = detail.get("code") if isinstance(detail, dict) else None
                 text = call.body.decode("utf-8")
             else:
                 code, text = call.param("AgencyCode"), ""

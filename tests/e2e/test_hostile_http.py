@@ -1,0 +1,133 @@
+"""Hostile HTTP against both doors of a real daemon: malformed and duplicated headers, path traversal, huge and
+deeply nested JSON, bytes that are not UTF-8, a slow sender.  Each gets a clear, typed error (never a 500 or a
+stack trace), and the daemon goes on serving."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+from daemon import AgencySpec, Axisd, token_of
+
+from axis.vxp.client import VxpClient
+
+H41, G22 = "000.00.00.H41", "000.00.00.G22"
+SECRET = b"hostile-tests-secret-of-g22-0001"
+TOKEN = f"Authorization: Bearer {token_of(H41)}\r\n".encode()
+
+
+@pytest.fixture(scope="module")
+def axisd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Axisd]:
+    daemon = Axisd(tmp_path_factory.mktemp("hostile"), [AgencySpec(G22, hmac_secret=SECRET, vxp_system_id="vxp.g22"),
+                                                         AgencySpec(H41)],
+                   server="intake_processes = 0\nreceive_timeout = 2", extra="[limits]\nmax_package_bytes = 100000\n")
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        assert not any("Traceback" in line for line in daemon.output), "".join(daemon.output[-20:])
+        daemon.kill()
+
+
+def raw(axisd: Axisd, data: bytes, timeout: float = 10.0) -> tuple[int, dict[str, object]]:
+    """Send bytes as they are; the status and the JSON body of the answer."""
+    with socket.create_connection(("127.0.0.1", axisd.port), timeout=timeout) as s:
+        s.sendall(data)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    head, _, body = out.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), json.loads(body)
+
+
+def get(path: bytes, *headers: bytes) -> bytes:
+    return b"GET " + path + b" HTTP/1.1\r\nHost: axis\r\n" + b"".join(headers) + b"Connection: close\r\n\r\n"
+
+
+def post(path: bytes, body: bytes, *headers: bytes) -> bytes:
+    return (b"POST " + path + b" HTTP/1.1\r\nHost: axis\r\n" + b"".join(headers) +
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+
+
+CASES = {
+    "two Authorization headers": (get(b"/v1/mailbox", TOKEN, b"Authorization: Bearer someone-else\r\n"),
+                                  401, "auth.invalid"),
+    "two Content-Length headers": (b"POST /v1/packages HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 7"
+                                   b"\r\n\r\nhello", 400, "http.bad-request"),
+    "a header line over the limit": (get(b"/v1/mailbox", b"X-Padding: " + b"a" * 17000 + b"\r\n"),
+                                     400, "http.bad-request"),
+    "a garbage request line": (b"\x16\x03\x01\x02\x00 nonsense\r\n\r\n", 400, "http.bad-request"),
+    "path traversal in a message id": (get(b"/v1/mailbox/..%2f..%2f..%2fetc%2fpasswd", TOKEN), 404,
+                                       "message.not-found"),
+    "path traversal, raw": (get(b"/v1/mailbox/../../etc/passwd", TOKEN), 404, "http.not-found"),
+    "non-UTF-8 in the path": (get(b"/v1/mailbox/%ff%fe%fd", TOKEN), 404, "message.not-found"),
+    "non-UTF-8 token": (get(b"/v1/mailbox", b"Authorization: Bearer \xff\xfe\r\n"), 401, "auth.invalid"),
+    "non-UTF-8 query": (get(b"/v1/mailbox?kind=%ff", TOKEN), 400, "http.bad-request"),
+    "JSON that is not UTF-8": (post(b"/v1/mailbox/x/ack", b"\xff\xfe{}", TOKEN), 400, "http.bad-request"),
+    "huge JSON": (post(b"/v1/mailbox/x/ack", b'{"result": "' + b"d" * 90000 + b'"}', TOKEN), 400,
+                  "http.bad-request"),
+    "deeply nested JSON": (post(b"/v1/mailbox/x/ack", b"[" * 30000 + b"]" * 30000, TOKEN), 400,
+                           "http.bad-request"),
+    "JSON of the wrong shape": (post(b"/v1/mailbox/x/ack", b'[1, 2]', TOKEN), 400, "http.bad-request"),
+    "a body over the limit": (post(b"/v1/packages", b"<edXML>" + b" " * 120000 + b"</edXML>", TOKEN), 413,
+                              "body.too-large"),
+    "a package that is not UTF-8": (post(b"/v1/packages", b"<?xml version='1.0'?><edXML>\xff\xfe</edXML>",
+                                         TOKEN), 400, "body.not-utf8"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_native_door_answers_hostile_requests_with_a_typed_error(axisd: Axisd, case: str) -> None:
+    data, status, code = CASES[case]
+    got_status, body = raw(axisd, data)
+    assert (got_status, body["error"]["code"]) == (status, code), body  # type: ignore[index]
+    assert axisd.request("GET", "/healthz").status == 200
+
+
+def test_a_slow_sender_is_cut_off_with_408(axisd: Axisd) -> None:
+    """One byte a second would restart an idle timeout for ever; the request as a whole has a deadline."""
+    with socket.create_connection(("127.0.0.1", axisd.port), timeout=10) as s:
+        s.sendall(b"POST /v1/packages HTTP/1.1\r\nHost: axis\r\n" + TOKEN + b"Content-Length: 1000\r\n\r\n")
+        started, answer = time.monotonic(), b""
+        while time.monotonic() - started < 8:
+            try:
+                s.sendall(b"<")
+            except OSError:
+                break
+            s.settimeout(0.5)
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                break
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        assert b'"http.slow-request"' in answer
+        assert time.monotonic() - started < 6  # receive_timeout is 2 s
+
+
+def test_vxp_door_answers_hostile_requests_with_a_typed_error(axisd: Axisd) -> None:
+    client = VxpClient(f"http://127.0.0.1:{axisd.port}/vxp", "vxp.g22", SECRET)
+    for doc_id, path in (("../../etc/passwd", "../../../tmp"), ("%2e%2e/%2e%2e", "/etc"), ("a/b\\c", "C:\\Windows")):
+        answer = client.call("getEdoc", {"docId": doc_id, "filePath": path})
+        assert (answer["status"], answer["ErrorCode"]) == ("FAIL", "message.not-found"), answer
+        download = json.loads(client.call("downloadEdoc", {"docId": doc_id, "filePath": path}))
+        assert download["ErrorCode"] == "message.not-found"
+    for body in (b"[" * 30000 + b"]" * 30000, b"\xff\xfe", b"{" * 70000, b"not json"):
+        answer = client.call("registerAgency", {}, body)
+        assert (answer["status"], answer["ErrorCode"]) == ("FAIL", "vxp.bad-parameter"), answer
+    # duplicated and non-UTF-8 signature headers
+    prepared = client.prepare("countReceiveEdoc")
+    twice = b"".join(f"{k}: {v}\r\n".encode() for k, v in prepared.headers if k.startswith("XroadVnpt-systemid"))
+    headers = b"".join(f"{k}: {v}\r\n".encode() for k, v in prepared.headers)
+    status, answer = raw(axisd, post(b"/vxp/countReceiveEdoc", b"{}", headers, twice))
+    assert (status, answer["ErrorCode"]) == (400, "vxp.auth-malformed"), answer
+    status, answer = raw(axisd, post(b"/vxp/countReceiveEdoc", b"{}", b"XroadVnpt-systemid: \xff\xfe\r\n",
+                                     b"XroadVnpt-sign-header: {\xff}\r\nXroadVnpt-hash-header: 00\r\n"))
+    assert status in (400, 401) and str(answer["ErrorCode"]).startswith("vxp."), answer
+    status, answer = raw(axisd, post(b"/vxp/../../etc/passwd", b"{}", headers))
+    assert status == 404, answer
