@@ -203,6 +203,8 @@ class Code(enum.Enum):
     VXP_BAD_PARAMETER = ("vxp.bad-parameter", _E, 400, "A parameter of the request is missing or not valid",
                          "Tham số của yêu cầu bị thiếu hoặc không hợp lệ")
     VXP_UNKNOWN_OPERATION = ("vxp.unknown-operation", _E, 404, "No such operation", "Không có chức năng này")
+    STORAGE_FULL = ("storage.full", _E, 503, "The disk of axis is full; nothing was accepted; send it again later",
+                    "Ổ đĩa của trục đã đầy; gói tin chưa được tiếp nhận; vui lòng gửi lại sau")
     STORAGE_UNAVAILABLE = ("storage.unavailable", _E, 503, "Storage is unavailable; nothing was accepted",
                            "Kho lưu trữ không sẵn sàng; gói tin chưa được tiếp nhận")
     # -- axis's signed acceptance receipts

@@ -38,11 +38,20 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+SQLITE_FULL = 13  # "database or disk is full"
+
+
 def _storage_error(failure: Failure) -> Failure:
-    """A database error becomes the taxonomy's ``storage.unavailable`` (503, nothing was done)."""
+    """A database error becomes the taxonomy's ``storage.full`` (the disk is full) or ``storage.unavailable``
+    (503 both: nothing was done, the client sends again later)."""
     if failure.check(sqlite3.Error):
-        log.error("storage error: %s", failure.value)
-        return Failure(AxisError.of(Code.STORAGE_UNAVAILABLE, str(failure.value)))
+        exc = failure.value
+        full = getattr(exc, "sqlite_errorcode", None) == SQLITE_FULL or "disk is full" in str(exc)
+        detail = str(exc)
+        if "locked" in detail:  # BEGIN IMMEDIATE waited busy_timeout for a lock another process holds
+            detail += " (another process holds the database file's write lock: a backup tool, a sqlite3 shell?)"
+        log.error("storage error: %s", detail)
+        return Failure(AxisError.of(Code.STORAGE_FULL if full else Code.STORAGE_UNAVAILABLE, detail))
     return failure
 
 

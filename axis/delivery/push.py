@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -71,6 +72,9 @@ class Pusher:
         self.http = HTTPClient(Agent(reactor, pool=self.pool, connectTimeout=config.connect_timeout))
         self.upstream = UpstreamLinks(reactor, self.http, config.timeout, max_package)
         self.in_flight: set[tuple[str, str]] = set()
+        # attempts in flight per target (push URL or route): one receiver that hangs may hold at most per_host
+        # of the concurrency slots, so it cannot stall every other agency's deliveries
+        self.per_target: Counter[str] = Counter()
         self._loop = LoopingCall(self.poll)
         self._loop.clock = reactor
         self._polling = False
@@ -99,17 +103,20 @@ class Pusher:
         self._polling = True
         limit = free + len(self.in_flight)
         oldest = self.service.policy.priority.oldest(limit)
-        d = self.service.read(lambda s: s.due_pushes(time.time_ns(), limit, oldest))
+        cap = self.config.per_host
+        busy = [target for target, n in self.per_target.items() if n >= cap]
+        d = self.service.read(lambda s: s.due_pushes(time.time_ns(), limit, oldest, busy))
 
         def dispatch(jobs: list[PushJob]) -> None:
             started = 0
             for job in jobs:
                 key = (job.message_id, job.recipient)
-                if key in self.in_flight or started >= free:
+                if key in self.in_flight or started >= free or self.per_target[job.target] >= cap:
                     continue
                 started += 1
                 self.in_flight.add(key)
-                self._attempt(job).addBoth(self._finished, key)
+                self.per_target[job.target] += 1
+                self._attempt(job).addBoth(self._finished, key, job.target)
 
         def done(result: Any) -> None:
             self._polling = False
@@ -123,8 +130,11 @@ class Pusher:
         d.addBoth(done)
         return d
 
-    def _finished(self, result: Any, key: tuple[str, str]) -> None:
+    def _finished(self, result: Any, key: tuple[str, str], target: str) -> None:
         self.in_flight.discard(key)
+        self.per_target[target] -= 1
+        if self.per_target[target] <= 0:
+            del self.per_target[target]
         if hasattr(result, "getErrorMessage"):
             log.error("push bookkeeping failed for %s: %s", key[0], result.getErrorMessage(),
                       extra={"message_id": key[0]})

@@ -41,7 +41,8 @@ from axis.vxp.client import VxpClient
 log = logging.getLogger(__name__)
 
 # Refusals an upstream axis may give for reasons of its own moment: worth another attempt.
-TRANSIENT = frozenset({Code.HTTP_TIMEOUT.code, Code.STORAGE_UNAVAILABLE.code, Code.INTERNAL.code})
+TRANSIENT = frozenset({Code.HTTP_TIMEOUT.code, Code.STORAGE_UNAVAILABLE.code, Code.STORAGE_FULL.code, Code.INTERNAL.code,
+                       Code.HTTP_STOPPING.code})
 MAX_LIST_ANSWER = 4 * 1024 * 1024
 
 

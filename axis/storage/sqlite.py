@@ -652,15 +652,18 @@ class SqliteStore:
             f"ON m.seq = d.message_seq WHERE {where}", params).fetchall()
         return [(PushJob(*r[:10]), r[10], r[11]) for r in rows]
 
-    def due_pushes(self, now_ns: int, limit: int, oldest: int = 0) -> list[PushJob]:
+    def due_pushes(self, now_ns: int, limit: int, oldest: int = 0, busy: Sequence[str] = ()) -> list[PushJob]:
         """Queued push and upstream deliveries whose next attempt is due: most urgent, then oldest first, with
-        ``oldest`` places kept for the longest waiting whatever their priority (nothing starves)."""
+        ``oldest`` places kept for the longest waiting whatever their priority (nothing starves); none for the
+        ``busy`` targets (URLs or routes that have all the attempts in flight they may have)."""
         due = "d.state = 'queued' AND d.mode != 'pull' AND d.mode != 'peer' AND d.next_attempt_ns <= ? "
+        if busy:
+            due += f"AND d.target NOT IN ({','.join('?' * len(busy))}) "
         urgent = [job for job, _, _ in self._jobs(due + "ORDER BY d.priority DESC, d.next_attempt_ns LIMIT ?",
-                                                  (now_ns, limit))]
+                                                  (now_ns, *busy, limit))]
         if len(urgent) < limit or oldest <= 0:
             return urgent
-        old = [job for job, _, _ in self._jobs(due + "ORDER BY d.accepted_ns LIMIT ?", (now_ns, oldest))]
+        old = [job for job, _, _ in self._jobs(due + "ORDER BY d.accepted_ns LIMIT ?", (now_ns, *busy, oldest))]
         return _with_oldest(urgent, old, limit, oldest, key=lambda j: (j.message_id, j.recipient))
 
     def dead_letters(self, limit: int) -> list[tuple[PushJob, str | None, str]]:
