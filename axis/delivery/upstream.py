@@ -41,8 +41,8 @@ from axis.vxp.client import VxpClient
 log = logging.getLogger(__name__)
 
 # Refusals an upstream axis may give for reasons of its own moment: worth another attempt.
-TRANSIENT = frozenset({Code.HTTP_TIMEOUT.code, Code.STORAGE_UNAVAILABLE.code, Code.STORAGE_FULL.code, Code.INTERNAL.code,
-                       Code.HTTP_STOPPING.code})
+TRANSIENT = frozenset(c.code for c in (Code.HTTP_TIMEOUT, Code.HTTP_STOPPING, Code.STORAGE_UNAVAILABLE,
+                                        Code.STORAGE_FULL, Code.INTERNAL))
 MAX_LIST_ANSWER = 4 * 1024 * 1024
 
 
