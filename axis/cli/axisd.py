@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from twisted.internet import reactor
 
+    # Every timer of the daemon (request deadlines, retries, polls, gauges) runs on the monotonic clock: on the
+    # wall clock, setting the system time back an hour would hold every pending timer for that hour.  Wall-clock
+    # times (ledgers, receipts, HTTP Date) are read from the wall clock where they are made.
+    reactor.seconds = time.monotonic  # type: ignore[attr-defined]
     logs.setup()
     try:
         app = build(reactor, config)

@@ -51,10 +51,26 @@ class PushFailed(Exception):
     pass
 
 
+def _base(attempts: int, initial: float, cap: float) -> float:
+    return min(cap, initial * (2 ** min(max(attempts - 1, 0), 64)))
+
+
 def next_delay(attempts: int, initial: float, cap: float, rng: Callable[[], float] = random.random) -> float:
     """Seconds before attempt ``attempts + 1`` (``attempts`` failures so far, at least 1)."""
-    base = min(cap, initial * (2 ** max(attempts - 1, 0)))
-    return base * (0.5 + rng() / 2)
+    return _base(attempts, initial, cap) * (0.5 + rng() / 2)
+
+
+def give_up(attempts: int, first_failure_ns: int, now_ns: int, config: DeliveryConfig) -> bool:
+    """Dead after ``dead_after`` of failing, by the wall clock *and* by the back-off actually scheduled (at least
+    half of ``dead_after``): a clock set forward by a day must not make a delivery dead after two attempts.  A
+    clock set back only delays the dead letter (the delivery keeps being retried)."""
+    if (now_ns - first_failure_ns) / 1e9 < config.dead_after:
+        return False
+    waited, k = 0.0, 1
+    while k <= attempts and waited < config.dead_after / 2:
+        waited += _base(k, config.retry_initial, config.retry_max)
+        k += 1
+    return waited >= config.dead_after / 2
 
 
 class Pusher:
@@ -105,7 +121,11 @@ class Pusher:
         oldest = self.service.policy.priority.oldest(limit)
         cap = self.config.per_host
         busy = [target for target, n in self.per_target.items() if n >= cap]
-        d = self.service.read(lambda s: s.due_pushes(time.time_ns(), limit, oldest, busy))
+        now_ns = time.time_ns()
+        # nothing is ever scheduled further ahead than retry_max: a later attempt time dates from before the clock
+        # was set back, and is due now rather than in however many hours the clock went back
+        horizon_ns = now_ns + int((self.config.retry_max + 60) * 1e9)
+        d = self.service.read(lambda s: s.due_pushes(now_ns, limit, oldest, busy, horizon_ns))
 
         def dispatch(jobs: list[PushJob]) -> None:
             started = 0
@@ -190,13 +210,13 @@ class Pusher:
                 log.info("pushed to %s", label, extra={"message_id": job.message_id, "agency": job.recipient})
             return
         first = job.first_failure_ns if job.first_failure_ns is not None else now_ns
-        give_up = final or (now_ns - first) / 1e9 >= self.config.dead_after
+        dead = final or give_up(job.attempts + 1, first, now_ns, self.config)
         delay = next_delay(job.attempts + 1, self.config.retry_initial, self.config.retry_max, self.rng)
-        next_ns = None if give_up else now_ns + int(delay * 1e9)
+        next_ns = None if dead else now_ns + int(delay * 1e9)
         recorded = yield self.service.write(lambda s: s.push_failed(job, at, error, now_ns, next_ns))
         if recorded:
             self.service.metrics.delivery_failures.labels(agency=label).inc()
-            if give_up:
+            if dead:
                 self.service.metrics.dead_letters.labels(agency=label).inc()
                 log.warning("dead letter for %s after %d attempts: %s", label, job.attempts + 1, error,
                             extra={"message_id": job.message_id, "agency": job.recipient})

@@ -236,6 +236,11 @@ def _with_oldest(urgent: list[R], old: list[R], limit: int, oldest: int, key: Ca
     return list(picked.values())
 
 
+def _not_before(at: str, last: str | None) -> str:
+    """``at``, or ``last`` if that is later: ISO times with the one offset +07:00 and milliseconds sort as text."""
+    return last if last is not None and last > at else at
+
+
 def _owner(owner: str) -> tuple[str, str]:
     """(condition, parameter) of the deliveries a mailbox owner takes: an agency its own, or (``route:NAME``) the
     lower axis of a pull route every one held for it.  The conditions contain their partial index's own."""
@@ -346,11 +351,13 @@ class SqliteStore:
         self._insert_business(self._seq(event.message_id), event)
 
     def _insert_business(self, seq: int, b: BusinessEvent) -> None:
+        last = self.conn.execute("SELECT max(at) FROM business_ledger WHERE document_id = ? AND doc_sender = ?",
+                                 (b.document_id, b.doc_sender)).fetchone()[0]
         self.conn.execute(
             "INSERT INTO business_ledger (doc_sender, document_id, recipient, status_code, author, message_seq, at, "
             "status_time, description) VALUES (?,?,?,?,?,?,?,?,?)",
-            (b.doc_sender, b.document_id, b.recipient, b.status_code, b.author, seq, b.at, b.status_time,
-             b.description))
+            (b.doc_sender, b.document_id, b.recipient, b.status_code, b.author, seq, _not_before(b.at, last),
+             b.status_time, b.description))
 
     def record_request(self, message_id: str, request: str, doc_sender: str, document_id: str,
                        recipient: str) -> None:
@@ -413,11 +420,19 @@ class SqliteStore:
     def _set_state(self, seq: int, recipient: str, state: State, at: str, event: Event, detail: str | None,
                    **extra: object) -> None:
         sets = ", ".join(f"{k} = ?" for k in extra)
+        at = self._ledger(seq, recipient, event, at, detail)
         self.conn.execute(f"UPDATE deliveries SET state = ?, updated_at = ?{', ' + sets if sets else ''} "
                           "WHERE message_seq = ? AND recipient = ?",
                           (state.value, at, *extra.values(), seq, recipient))
+
+    def _ledger(self, seq: int, recipient: str, event: Event, at: str, detail: str | None) -> str:
+        """Append one transport entry, never dated before the message's previous one (the clock may have been
+        set back meanwhile); returns the time written."""
+        last = self.conn.execute("SELECT max(at) FROM transport_ledger WHERE message_seq = ?", (seq,)).fetchone()[0]
+        at = _not_before(at, last)
         self.conn.execute("INSERT INTO transport_ledger (message_seq, recipient, event, at, detail) "
                           "VALUES (?,?,?,?,?)", (seq, recipient, event.value, at, detail))
+        return at
 
     def _owned(self, owner: str, message_id: str) -> list[tuple[int, str, State]]:
         """(message seq, recipient, state) of the deliveries of ``message_id`` that ``owner`` takes (any state):
@@ -520,12 +535,10 @@ class SqliteStore:
                             f"gave up after {attempts} attempts: {error}", attempts=attempts, next_attempt_ns=None,
                             first_failure_ns=first, last_error=error)
         else:
+            at = self._ledger(seq, job.recipient, Event.FAILED, at, f"attempt {attempts}: {error}")
             self.conn.execute("UPDATE deliveries SET attempts = ?, next_attempt_ns = ?, first_failure_ns = ?, "
                               "last_error = ?, updated_at = ? WHERE message_seq = ? AND recipient = ?",
                               (attempts, next_attempt_ns, first, error, at, seq, job.recipient))
-            self.conn.execute("INSERT INTO transport_ledger (message_seq, recipient, event, at, detail) "
-                              "VALUES (?,?,?,?,?)", (seq, job.recipient, Event.FAILED.value, at,
-                                                     f"attempt {attempts}: {error}"))
         return True
 
     def resend(self, message_ids: Sequence[str] | None, at: str, now_ns: int) -> int:
@@ -652,18 +665,22 @@ class SqliteStore:
             f"ON m.seq = d.message_seq WHERE {where}", params).fetchall()
         return [(PushJob(*r[:10]), r[10], r[11]) for r in rows]
 
-    def due_pushes(self, now_ns: int, limit: int, oldest: int = 0, busy: Sequence[str] = ()) -> list[PushJob]:
+    def due_pushes(self, now_ns: int, limit: int, oldest: int = 0, busy: Sequence[str] = (),
+                   horizon_ns: int | None = None) -> list[PushJob]:
         """Queued push and upstream deliveries whose next attempt is due: most urgent, then oldest first, with
         ``oldest`` places kept for the longest waiting whatever their priority (nothing starves); none for the
-        ``busy`` targets (URLs or routes that have all the attempts in flight they may have)."""
-        due = "d.state = 'queued' AND d.mode != 'pull' AND d.mode != 'peer' AND d.next_attempt_ns <= ? "
+        ``busy`` targets (URLs or routes that have all the attempts in flight they may have).  An attempt
+        scheduled after ``horizon_ns`` was scheduled before the clock was set back: it is due too."""
+        due = "d.state = 'queued' AND d.mode != 'pull' AND d.mode != 'peer' AND (d.next_attempt_ns <= ?" + (
+            " OR d.next_attempt_ns > ?) " if horizon_ns is not None else ") ")
+        times: tuple[int, ...] = (now_ns,) if horizon_ns is None else (now_ns, horizon_ns)
         if busy:
             due += f"AND d.target NOT IN ({','.join('?' * len(busy))}) "
         urgent = [job for job, _, _ in self._jobs(due + "ORDER BY d.priority DESC, d.next_attempt_ns LIMIT ?",
-                                                  (now_ns, *busy, limit))]
+                                                  (*times, *busy, limit))]
         if len(urgent) < limit or oldest <= 0:
             return urgent
-        old = [job for job, _, _ in self._jobs(due + "ORDER BY d.accepted_ns LIMIT ?", (now_ns, *busy, oldest))]
+        old = [job for job, _, _ in self._jobs(due + "ORDER BY d.accepted_ns LIMIT ?", (*times, *busy, oldest))]
         return _with_oldest(urgent, old, limit, oldest, key=lambda j: (j.message_id, j.recipient))
 
     def dead_letters(self, limit: int) -> list[tuple[PushJob, str | None, str]]:

@@ -309,3 +309,29 @@ def test_one_transfer_upstream_delivers_every_copy_behind_the_route(store: Sqlit
         assert store.push_succeeded(jobs[1], AT, "sent to the upstream axis") is False  # it went with the first
     assert {d.state for d in store.message("m1").deliveries} == {State.DELIVERED}
     assert store.due_pushes(time.time_ns(), 10) == []
+
+
+def test_ledgers_stay_in_order_when_the_clock_is_set_back(store: SqliteStore) -> None:
+    put(store, message(1))
+    earlier = "2026-11-22T09:00:00.000+07:00"  # an hour before AT: the clock was set back after the acceptance
+    with store.transaction():
+        store.mark_fetched(H41, "m1", earlier)
+        store.acknowledge(H41, "m1", AckResult.DONE, None, "2026-11-22T09:30:00.000+07:00")
+    times = [e.at for e in store.message("m1").ledger]
+    assert times == sorted(times) and times[0] == AT and earlier not in times
+    status = BusinessEvent(G22, "doc-1", H41, "03", H41, AT, None, None, "m2")
+    put(store, message(2, kind="status", business=status))
+    late = BusinessEvent(G22, "doc-1", H41, "05", H41, earlier, None, None, "m3")
+    put(store, message(3, kind="status", business=late))
+    assert [b.at for b in store.message("m1").business] == [AT, AT]
+
+
+def test_a_retry_scheduled_before_the_clock_went_back_is_due(store: SqliteStore) -> None:
+    put(store, message(1, mode="push"))
+    (job,) = store.due_pushes(time.time_ns(), 10)
+    later = time.time_ns() + 7_200 * 10**9  # scheduled two hours ahead: the clock has since gone back an hour
+    with store.transaction():
+        store.push_failed(job, AT, "HTTP 500", time.time_ns(), later)
+    now = time.time_ns()
+    assert store.due_pushes(now, 10) == []
+    assert [j.message_id for j in store.due_pushes(now, 10, horizon_ns=now + 660 * 10**9)] == ["m1"]
