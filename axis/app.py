@@ -171,10 +171,8 @@ def _restart_needed(old: AxisConfig, new: AxisConfig) -> list[str]:
     for name in ("server", "axis", "storage", "limits", "vxp"):
         if getattr(old, name) != getattr(new, name):
             changed.append(name)
-    if old.delivery.per_host != new.delivery.per_host or old.delivery.connect_timeout != new.delivery.connect_timeout:
-        changed.append("delivery.per_host/connect_timeout")
-    if old.delivery.upstream_poll_interval != new.delivery.upstream_poll_interval:
-        changed.append("delivery.upstream_poll_interval")
+    fixed = ("per_host", "connect_timeout", "upstream_poll_interval", "tls_ca", "tls_client_cert", "tls_client_key")
+    changed += [f"delivery.{name}" for name in fixed if getattr(old.delivery, name) != getattr(new.delivery, name)]
     if old.deadlines.refresh != new.deadlines.refresh:  # the gauge's timer; calendars and watch do reload
         changed.append("deadlines.refresh")
     return changed

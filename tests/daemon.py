@@ -120,7 +120,7 @@ class Axisd:
             assert self.proc is not None and self.proc.stdout is not None
             for line in self.proc.stdout:
                 self.output.append(line)
-                m = re.search(r"axisd: listening on http://127\.0\.0\.1:(\d+)/", line)
+                m = re.search(r"axisd: listening on https?://127\.0\.0\.1:(\d+)/", line)
                 if m:
                     self.port = int(m.group(1))
                     found.set()

@@ -28,6 +28,7 @@ from axis import logs
 from axis.app import PID_FILE, Reloader, build, build_policy, with_data_dir
 from axis.config import AxisConfig, ConfigError, load
 from axis.errors import AxisError
+from axis.http.tls import server_options
 
 log = logging.getLogger("axisd")
 
@@ -67,7 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     data_dir = config.server.data_dir
     reloader = Reloader(app, args.config, adjust)
     port = args.port if args.port is not None else config.server.port
-    endpoint = endpoints.TCP4ServerEndpoint(reactor, port, interface=config.server.host)
+    tls = config.server.tls
+    scheme = "https" if tls.enabled else "http"
+
+    def endpoint_on(number: int) -> Any:
+        if tls.enabled:
+            return endpoints.SSL4ServerEndpoint(reactor, number, server_options(tls), interface=config.server.host)
+        return endpoints.TCP4ServerEndpoint(reactor, number, interface=config.server.host)
+    endpoint = endpoint_on(port)
     pid_file = data_dir / PID_FILE
 
     ports: list[Any] = []
@@ -77,11 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         ports.append(listening_port)
         address = listening_port.getHost()
         pid_file.write_text(f"{os.getpid()}\n")
-        log.info("listening on http://%s:%s/ (config %s, data %s, %d agencies)", address.host, address.port,
+        log.info("listening on %s://%s:%s/ (config %s, data %s, %d agencies)", scheme, address.host, address.port,
                  config.source, data_dir, len(config.registry))
-        print(f"axisd: listening on http://{address.host}:{address.port}/ (config {config.source})", flush=True)
+        print(f"axisd: listening on {scheme}://{address.host}:{address.port}/ (config {config.source})", flush=True)
         if config.vxp.enabled and config.vxp.port == 0:
-            print(f"axisd: VXP door on http://{address.host}:{address.port}{config.vxp.prefix}/", flush=True)
+            print(f"axisd: VXP door on {scheme}://{address.host}:{address.port}{config.vxp.prefix}/", flush=True)
 
     def failed(failure: object) -> None:
         print(f"axisd: cannot listen on {config.server.host}: {failure.getErrorMessage()}",  # type: ignore
@@ -116,10 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         def door_listening(listening_port: Any) -> None:
             ports.append(listening_port)
             address = listening_port.getHost()
-            print(f"axisd: VXP door on http://{address.host}:{address.port}{vxp.prefix}/", flush=True)
+            print(f"axisd: VXP door on {scheme}://{address.host}:{address.port}{vxp.prefix}/", flush=True)
 
-        endpoints.TCP4ServerEndpoint(reactor, vxp.port, interface=config.server.host).listen(
-            app.vxp_site).addCallbacks(door_listening, failed)
+        endpoint_on(vxp.port).listen(app.vxp_site).addCallbacks(door_listening, failed)
     reactor.run()  # type: ignore[attr-defined]
     return 0
 

@@ -23,6 +23,11 @@ class DeliveryConfig:
     per_host: int = 4  # pushes in flight to one host (connection pool size per host)
     poll_interval: float = 1.0  # how often the queue is looked at when idle
     upstream_poll_interval: float = 5.0  # how often the mailbox of each upstream axis (route delivery "vxp") is read
+    # HTTPS to push receivers and upstream axes: the CAs to trust (none: the system's), and axis's own client
+    # certificate when they ask for one
+    tls_ca: tuple[Path, ...] = ()
+    tls_client_cert: Path | None = None
+    tls_client_key: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,14 @@ def read_delivery(path: Path, data: Any) -> DeliveryConfig:
         retry_initial=d.duration("retry_initial", 5.0), retry_max=d.duration("retry_max", 600.0),
         dead_after=d.duration("dead_after", 86400.0), concurrency=d.get("concurrency", int, 16),
         per_host=d.get("per_host", int, 4), poll_interval=d.duration("poll_interval", 1.0),
-        upstream_poll_interval=d.duration("upstream_poll_interval", 5.0))
+        upstream_poll_interval=d.duration("upstream_poll_interval", 5.0), tls_ca=d.paths("tls_ca"),
+        tls_client_cert=d.path_value("tls_client_cert"), tls_client_key=d.path_value("tls_client_key"))
+    for name, file in (("tls_client_cert", delivery.tls_client_cert), ("tls_client_key", delivery.tls_client_key),
+                       *(("tls_ca", ca) for ca in delivery.tls_ca)):
+        if file is not None and not file.is_file():
+            raise d.error(name, f"{file} does not exist")
+    if (delivery.tls_client_cert is None) != (delivery.tls_client_key is None):
+        raise d.error("tls_client_key", "give tls_client_cert and tls_client_key together")
     d.done()
     if delivery.retry_initial > delivery.retry_max:
         raise d.error("retry_initial", f"{delivery.retry_initial:g} s is more than delivery.retry_max "

@@ -11,6 +11,21 @@ from axis.config._base import ConfigError, _Section
 
 
 @dataclass(frozen=True)
+class TlsConfig:
+    """HTTPS for the doors: the server's certificate chain and key; optionally client certificates from
+    ``client_ca`` (asked for, or with ``require_client_cert`` demanded)."""
+
+    cert: Path | None = None
+    key: Path | None = None
+    client_ca: tuple[Path, ...] = ()
+    require_client_cert: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return self.cert is not None
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -19,6 +34,7 @@ class ServerConfig:
     receive_timeout: float = 120.0  # seconds a client may take to send one request, from its first byte to its last
     # processes that check packages and sign receipts (0: the daemon's own threads do it); default one per core
     intake_processes: int = field(default_factory=lambda: _auto())
+    tls: TlsConfig = TlsConfig()
 
 
 def _auto() -> int:
@@ -35,13 +51,28 @@ def _intake_processes(s: _Section) -> int:
     return raw
 
 
+def _tls(s: _Section) -> TlsConfig:
+    cert, key = s.path_value("tls_cert"), s.path_value("tls_key")
+    client_ca, required = s.paths("client_ca"), s.get("require_client_cert", bool, False)
+    if (cert is None) != (key is None):
+        raise s.error("tls_key" if key is None else "tls_cert", "give tls_cert and tls_key together")
+    for name, file in (("tls_cert", cert), ("tls_key", key), *(("client_ca", ca) for ca in client_ca)):
+        if file is not None and not file.is_file():
+            raise s.error(name, f"{file} does not exist")
+    if client_ca and cert is None:
+        raise s.error("client_ca", "client certificates need TLS: give tls_cert and tls_key")
+    if required and not client_ca:
+        raise s.error("require_client_cert", "give the CAs of the client certificates in client_ca")
+    return TlsConfig(cert, key, client_ca, required)
+
+
 def read_server(path: Path, data: Any) -> ServerConfig:
     s = _Section(path, "server", data)
     server = ServerConfig(host=s.get("host", str, "127.0.0.1"), port=s.get("port", int, 8080),
                           data_dir=s.resolve(s.get("data_dir", str, "var")),
                           request_timeout=s.duration("request_timeout", 60.0),
                           receive_timeout=s.duration("receive_timeout", 120.0),
-                          intake_processes=_intake_processes(s))
+                          intake_processes=_intake_processes(s), tls=_tls(s))
     if server.port > 65535:
         raise ConfigError(path, "server.port", f"{server.port} is not a TCP port")
     s.done()

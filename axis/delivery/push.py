@@ -38,6 +38,7 @@ from axis.auth import hmac_header
 from axis.config import DeliveryConfig
 from axis.delivery.http import AnswerTooLong, bounded_request
 from axis.delivery.upstream import UpstreamError, UpstreamLinks, UpstreamRefused
+from axis.http.tls import client_policy
 from axis.registry import DeliveryMode, Route, RouteDelivery
 from axis.storage.base import PushJob
 from axis.vntime import iso
@@ -85,7 +86,9 @@ class Pusher:
         self.pool.maxPersistentPerHost = config.per_host
         self.pool.cachedConnectionTimeout = 120
         self.pool.retryAutomatically = False
-        self.http = HTTPClient(Agent(reactor, pool=self.pool, connectTimeout=config.connect_timeout))
+        tls = client_policy(config.tls_ca, config.tls_client_cert, config.tls_client_key)
+        self.http = HTTPClient(Agent(reactor, contextFactory=tls, pool=self.pool,
+                                     connectTimeout=config.connect_timeout))
         self.upstream = UpstreamLinks(reactor, self.http, config.timeout, max_package)
         self.in_flight: set[tuple[str, str]] = set()
         # attempts in flight per target (push URL or route): one receiver that hangs may hold at most per_host

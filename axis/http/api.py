@@ -30,6 +30,7 @@ from axis import auth, stats
 from axis.config.priority import PriorityConfig
 from axis.errors import AxisError, Code, Problem
 from axis.http.bodies import read_json
+from axis.http.tls import bind_to_certificate
 from axis.intake import Prepared, Refused
 from axis.registry import Agency
 from axis.service import AxisService
@@ -117,8 +118,10 @@ class ApiResource(Resource):
 
     def _authenticated(self, request: Request) -> Any:
         body = _body(request)
-        agency = auth.authenticate(self.service.policy.registry, _headers(request), request.method.decode(),
+        registry = self.service.policy.registry
+        agency = auth.authenticate(registry, _headers(request), request.method.decode(),
                                    request.uri.decode("utf-8", "replace"), body, vn_now())
+        bind_to_certificate(registry, agency, request.transport)
         return self.handle(request, agency, body)
 
     def handle(self, request: Request, agency: Agency, body: bytes) -> Answer | Deferred[Answer]:

@@ -39,6 +39,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 from axis import lifecycle
 from axis.errors import AxisError, Code, Problem
 from axis.http.bodies import read_json
+from axis.http.tls import bind_to_certificate
 from axis.intake import Prepared, Refused
 from axis.registry import Agency, Route
 from axis.storage.base import AckResult, MailboxItem, MessageView, ReadStore, Stored
@@ -142,6 +143,8 @@ class VxpResource(Resource):
         if agency is None or agency.credentials.hmac_secret is None:
             raise AxisError.of(Code.VXP_UNKNOWN_SYSTEM, signed.system_id)
         check_signed(signed, raw, claimed, agency.credentials.hmac_secret, headers)
+        if isinstance(agency, Agency):
+            bind_to_certificate(self.service.policy.registry, agency, request.transport)
         body = b""
         if request.content is not None:
             request.content.seek(0)

@@ -7,6 +7,7 @@ time and written with 0600 permissions; none is ever committed.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -93,6 +94,32 @@ def issue(ca: Issued, agency_code: str, name: str | None = None, *, not_before: 
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .sign(ca.key, hashes.SHA256()))
     return Issued(key=key, cert=cert, chain=ca.chain)
+
+
+def issue_tls(ca: Issued, *, hosts: tuple[str, ...] = (), agency_code: str | None = None, days: int = 730,
+              key_kind: str = "ec") -> Issued:
+    """A TLS certificate: for a server (``hosts``: DNS names or IP addresses, in subjectAltName) or for a client
+    (``agency_code``: carried as UID like a signing certificate, so axis can bind the connection to the agency)."""
+    start = vn_now() - timedelta(minutes=5)
+    key = new_key(key_kind)
+    common = agency_code or (hosts[0] if hosts else "axis")
+    attributes = [x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"), x509.NameAttribute(NameOID.COMMON_NAME, common)]
+    if agency_code:
+        attributes.append(x509.NameAttribute(AGENCY_CODE_ATTRIBUTE, agency_code))
+    usage = x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH if agency_code else x509.oid.ExtendedKeyUsageOID.SERVER_AUTH
+    builder = (_builder(x509.Name(attributes), ca.cert.subject, key.public_key(), start, start + timedelta(days=days))
+               .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+               .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False))
+    if hosts:
+        names: list[x509.GeneralName] = []
+        for host in hosts:
+            try:
+                names.append(x509.IPAddress(ipaddress.ip_address(host)))
+            except ValueError:
+                names.append(x509.DNSName(host))
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return Issued(key=key, cert=builder.sign(ca.key, hashes.SHA256()), chain=ca.chain)
 
 
 def write(issued: Issued, directory: Path, stem: str) -> tuple[Path, Path]:

@@ -126,6 +126,15 @@ def test_parse_size_refuses(value: object) -> None:
     ("[priority]\noldest_share = 0.9\n", "priority.oldest_share", "from 0 to 0.5"),
     ("[priority]\noldest_share = \"some\"\n", "priority.oldest_share", "from 0 to 0.5"),
     ("[server\n", "", "not valid TOML"),
+    ("[server]\ntls_cert = \"axisd.toml\"\n", "server.tls_key", "together"),
+    ("[server]\ntls_cert = \"nope.pem\"\ntls_key = \"axisd.toml\"\n", "server.tls_cert", "does not exist"),
+    ("[server]\nclient_ca = [\"axisd.toml\"]\n", "server.client_ca", "need TLS"),
+    ("[server]\ntls_cert = \"axisd.toml\"\ntls_key = \"axisd.toml\"\nrequire_client_cert = true\n",
+     "server.require_client_cert", "client_ca"),
+    ("[server]\nreceive_timeout = 0\n", "server.receive_timeout", "more than zero"),
+    ("[delivery]\ntls_ca = [\"nope.pem\"]\n", "delivery.tls_ca", "does not exist"),
+    ("[delivery]\ntls_client_cert = \"axisd.toml\"\n", "delivery.tls_client_key", "together"),
+    ("[delivery]\nupstream_poll_interval = 0\n", "delivery.upstream_poll_interval", "more than zero"),
 ])
 def test_errors_name_file_key_and_problem(tmp_path: Path, text: str, key: str, fragment: str) -> None:
     path = write(tmp_path, AXIS + text)

@@ -1,0 +1,165 @@
+"""TLS through a real daemon, with certificates from a test PKI made here: the native door over HTTPS with optional
+and required client certificates (a certificate naming an agency binds the connection to it), and pushes over
+HTTPS to receivers whose CA axis is told to trust (and to none other)."""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import json
+import ssl
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from daemon import AgencySpec, Axisd, free_port, token_of
+from test_business_flows import document
+
+from axis.signature import pki
+
+H41, G22, PUSHED, STRANGER = "000.00.00.H41", "000.00.00.G22", "000.00.01.H41", "000.00.02.H41"
+
+
+@dataclass
+class Pki:
+    ca: Path
+    server: tuple[Path, Path]  # key, cert
+    clients: dict[str, tuple[Path, Path]]
+    other_ca_server: tuple[Path, Path]  # a server certificate from a CA axis does not trust
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    d = tmp_path_factory.mktemp("tls-pki")
+    ca = pki.create_ca("axis TLS test CA", key_kind="ec")
+    pki.write(ca, d, "ca")
+    server = pki.write(pki.issue_tls(ca, hosts=("127.0.0.1", "localhost")), d, "server")
+    clients = {code: pki.write(pki.issue_tls(ca, agency_code=code), d, f"client-{code}") for code in (H41, G22)}
+    other = pki.create_ca("some other CA", key_kind="ec")
+    return Pki(d / "ca.pem", server, clients, pki.write(pki.issue_tls(other, hosts=("127.0.0.1",)), d, "other"))
+
+
+def context(certs: Pki, client: str | None = None) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(certs.ca))
+    if client is not None:
+        key, cert = certs.clients[client]
+        ctx.load_cert_chain(str(cert), str(key))
+    return ctx
+
+
+def https(axisd: Axisd, ctx: ssl.SSLContext, method: str, path: str, token: str | None = None,
+          body: bytes = b"") -> tuple[int, Any]:
+    conn = http.client.HTTPSConnection("127.0.0.1", axisd.port, context=ctx, timeout=20)
+    try:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        conn.request(method, path, body=body, headers=headers)
+        r = conn.getresponse()
+        raw = r.read()
+        return r.status, json.loads(raw) if raw.startswith(b"{") else raw
+    finally:
+        conn.close()
+
+
+class TlsReceiver:
+    """An HTTPS push receiver on loopback."""
+
+    def __init__(self, key: Path, cert: Path) -> None:
+        self.port, self.received = free_port(), []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                outer.received.append(self.rfile.read(int(self.headers["Content-Length"])))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(str(cert), str(key))
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}/inbox"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, certs: Pki) -> Iterator[tuple[Axisd, TlsReceiver, TlsReceiver]]:
+    good, strange = TlsReceiver(*certs.server), TlsReceiver(*certs.other_ca_server)
+    agencies = [AgencySpec(H41), AgencySpec(G22), AgencySpec(PUSHED, delivery="push", push_url=good.url),
+                AgencySpec(STRANGER, delivery="push", push_url=strange.url)]
+    key, cert = certs.server
+    axisd = Axisd(tmp_path_factory.mktemp("tls"), agencies,
+                  server=f'intake_processes = 0\ntls_cert = "{cert}"\ntls_key = "{key}"\nclient_ca = ["{certs.ca}"]',
+                  extra=f'tls_ca = ["{certs.ca}"]\n')
+    axisd.start()
+    try:
+        yield axisd, good, strange
+    finally:
+        axisd.kill()
+        good.close()
+        strange.close()
+
+
+def test_the_native_door_speaks_https_only(world: tuple[Axisd, TlsReceiver, TlsReceiver], certs: Pki) -> None:
+    axisd, _, _ = world
+    assert https(axisd, context(certs), "GET", "/healthz") == (200, {"status": "ok"})
+    with pytest.raises((http.client.HTTPException, ConnectionError, OSError)):
+        axisd.request("GET", "/healthz")  # plain HTTP on the TLS port gets no answer
+    with pytest.raises(ssl.SSLCertVerificationError):  # a client that does not trust axis's CA refuses it
+        https(axisd, ssl.create_default_context(), "GET", "/healthz")
+
+
+def test_a_client_certificate_binds_the_connection_to_its_agency(world: tuple[Axisd, TlsReceiver, TlsReceiver],
+                                                                 certs: Pki) -> None:
+    axisd, _, _ = world
+    assert https(axisd, context(certs), "GET", "/v1/mailbox", token_of(H41))[0] == 200  # optional: none is fine
+    assert https(axisd, context(certs, H41), "GET", "/v1/mailbox", token_of(H41))[0] == 200
+    status, body = https(axisd, context(certs, H41), "GET", "/v1/mailbox", token_of(G22))  # H41's cert, G22's token
+    assert (status, body["error"]["code"]) == (403, "auth.not-your-agency")
+    assert "certificate names 000.00.00.H41" in body["error"]["message"]
+
+
+def test_pushes_go_over_https_to_receivers_axis_trusts(world: tuple[Axisd, TlsReceiver, TlsReceiver],
+                                                       certs: Pki) -> None:
+    axisd, good, strange = world
+    ctx = context(certs)
+    status, answer = https(axisd, ctx, "POST", "/v1/packages", token_of(H41),
+                           document(f"{H41},2026/11/22,1/TLS", (PUSHED, STRANGER), sender=H41))
+    assert status == 202, answer
+    message_id = answer["message_id"]
+    axisd.wait_for(lambda: good.received, what="the HTTPS push")
+    assert good.received[0] == document(f"{H41},2026/11/22,1/TLS", (PUSHED, STRANGER), sender=H41)
+
+    def stranger() -> Any:
+        rows = {r["code"]: r for r in https(axisd, ctx, "GET", f"/v1/sent/{message_id}", token_of(H41))[1]
+                ["recipients"]}
+        return rows[STRANGER] if rows[STRANGER]["attempts"] >= 1 else None
+    row = axisd.wait_for(stranger, what="the failed push to the untrusted receiver")
+    assert row["state"] == "queued" and "certificate verify failed" in row["last_error"], row
+    assert strange.received == []  # the certificate was refused before anything was sent
+
+
+def test_required_client_certificates(tmp_path: Path, certs: Pki) -> None:
+    key, cert = certs.server
+    axisd = Axisd(tmp_path, [AgencySpec(H41)], server=f'intake_processes = 0\ntls_cert = "{cert}"\n'
+                  f'tls_key = "{key}"\nclient_ca = ["{certs.ca}"]\nrequire_client_cert = true')
+    axisd.start()
+    try:
+        assert https(axisd, context(certs, H41), "GET", "/v1/mailbox", token_of(H41))[0] == 200
+        with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+            https(axisd, context(certs), "GET", "/healthz")
+    finally:
+        axisd.kill()
