@@ -248,6 +248,11 @@ class Reloader:
         self.seq += 1
         result = {"seq": self.seq, "pid": os.getpid(), "at": iso(), **result}
         write_status(self.app.config.server.data_dir / RELOAD_STATUS_FILE, result)
+        outcome = (f"ok: {json.dumps(result['registry'], ensure_ascii=False)}" if result["ok"]
+                   else f"refused: {result['error']}")
+        at = result["at"]
+        self.app.service.write(lambda s: s.record_audit(at, "operator (SIGHUP)", "reload", outcome)).addErrback(
+            _logged("recording the reload in the audit log"))
         self._running = None
         if self._again:
             self._again = False

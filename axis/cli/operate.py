@@ -5,6 +5,7 @@
     axisctl trace DOCUMENT [--from CODE] [--json] the whole history of a document: transport and business
     axisctl reload [--timeout S]                 ask axisd (SIGHUP) to reload, and print its verdict
     axisctl agency-requests [--limit N] [--json] registrations and removals asked through the VXP door
+    axisctl audit [--limit N] [--json]           administrative actions: reloads, resends, agency requests
     axisctl overdue [--agency CODE] [--since DATE] [--json]
                                                  documents waiting for an answer past their deadline
     axisctl stats --from DATE --to DATE [--agency CODE] [--format table|csv|json]
@@ -20,9 +21,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import getpass
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from datetime import date, datetime, timedelta
@@ -88,13 +91,42 @@ def cmd_resend(args: argparse.Namespace) -> int:
     if not args.all and not args.ids:
         raise OperateError("name the message ids to resend, or --all")
     store = _store(args, readonly=False)
+    at = iso()
     try:
         with store.transaction():
-            count = store.resend(None if args.all else args.ids, iso(), time.time_ns())
+            count = store.resend(None if args.all else args.ids, at, time.time_ns())
+            which = "all dead letters" if args.all else ", ".join(args.ids)
+            store.record_audit(at, operator(), "resend", f"{which}: {count} requeued")
     finally:
         store.close()
     print(f"requeued {count} dead letter(s)")
     return 0 if count or args.all else 1
+
+
+def operator() -> str:
+    """Who runs this command, for the audit log."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # no name for this uid
+        user = f"uid {os.getuid()}"
+    return f"operator {user}@{socket.gethostname()}"
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    store = _store(args)
+    try:
+        rows = store.audit(args.limit)
+    finally:
+        store.close()
+    for r in rows:
+        if args.json:
+            print(json.dumps({"id": r.id, "at": r.at, "actor": r.actor, "action": r.action, "detail": r.detail},
+                             ensure_ascii=False))
+        else:
+            print(f"#{r.id}  {r.at}  {r.action:<16} by {r.actor}  {r.detail}")
+    if not rows and not args.json:
+        print("the audit log is empty")
+    return 0
 
 
 def cmd_agency_requests(args: argparse.Namespace) -> int:
@@ -191,6 +223,12 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--from", dest="sender", help="the document's sender (canonical code), if ids collide")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_trace)
+
+    p = sub.add_parser("audit", help="administrative actions: reloads, resends, agency requests (newest first)")
+    common(p)
+    p.add_argument("--limit", type=int, default=1000)
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("agency-requests", help="agency registrations and removals asked through the VXP door")
     common(p)

@@ -42,7 +42,7 @@ from axis.http.bodies import read_json
 from axis.http.tls import bind_to_certificate
 from axis.intake import Prepared, Refused
 from axis.registry import Agency, Route
-from axis.storage.base import AckResult, MailboxItem, MessageView, ReadStore, Stored
+from axis.storage.base import AckResult, MailboxItem, MessageView, ReadStore, Stored, WriteStore
 from axis.vntime import VN_TZ, parse_iso
 from axis.vxp.signing import PREFIX, check_signed, read_signed, sdk_hash_file
 
@@ -311,9 +311,13 @@ class VxpResource(Resource):
                 code, text = call.param("AgencyCode"), ""
             if not isinstance(code, str) or not code.strip():
                 raise AxisError.of(Code.VXP_BAD_PARAMETER, "the request names no agency code")
-            at = self.service.hop_time()
-            return self.service.write(lambda s: s.record_agency_request(
-                at, call.agency.key, action, code.strip(), text)).addCallback(
+            at, who, named = self.service.hop_time(), call.agency.key, code.strip()
+
+            def record(store: WriteStore) -> int:
+                request_id = store.record_agency_request(at, who, action, named, text)
+                store.record_audit(at, who, f"{action}-request", f"request {request_id}: {action} {named}")
+                return request_id
+            return self.service.write(record).addCallback(
                 lambda request_id: ok(ErrorDesc=f"request {request_id} recorded; an administrator of this axis "
                                                  "decides on it", requestId=request_id))
         return recorded

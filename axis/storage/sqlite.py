@@ -28,6 +28,7 @@ from axis.storage.base import (
     TAKEN_BACK,
     AckResult,
     AgencyRequest,
+    AuditEntry,
     BusinessEvent,
     DeliveryView,
     DocumentCopy,
@@ -186,6 +187,22 @@ def _m0006(db: Database) -> None:
     """Federation: packages for agencies behind a lower axis wait for it by route (``target``), not by recipient."""
     db.execute("CREATE INDEX deliveries_peer ON deliveries(target, priority DESC, message_seq) "
                "WHERE state IN ('queued','delivered','processing') AND mode = 'peer'")
+
+
+@migrations(name="0007_audit_log")
+def _m0007(db: Database) -> None:
+    """Administrative actions (reloads, resends, agency registration requests), append-only like the ledgers."""
+    db.execute("""
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            detail TEXT NOT NULL)""")
+    for action in ("UPDATE", "DELETE"):
+        db.execute(f"""
+            CREATE TRIGGER audit_log_no_{action.lower()} BEFORE {action} ON audit_log
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""")
 
 
 # Documents of their own (new ones and replacements; revokes and updates reuse the original's DocumentId),
@@ -368,6 +385,14 @@ class SqliteStore:
         cursor = self.conn.execute("INSERT INTO agency_requests (at, requested_by, action, agency, detail) "
                                    "VALUES (?,?,?,?,?)", (at, requested_by, action, agency, detail))
         return int(cursor.lastrowid or 0)
+
+    def record_audit(self, at: str, actor: str, action: str, detail: str) -> None:
+        self.conn.execute("INSERT INTO audit_log (at, actor, action, detail) VALUES (?,?,?,?)",
+                          (at, actor, action, detail))
+
+    def audit(self, limit: int) -> list[AuditEntry]:
+        return [AuditEntry(*r) for r in self.conn.execute(
+            "SELECT id, at, actor, action, detail FROM audit_log ORDER BY id DESC LIMIT ?", (limit,))]
 
     def agency_requests(self, limit: int) -> list[AgencyRequest]:
         return [AgencyRequest(*r) for r in self.conn.execute(

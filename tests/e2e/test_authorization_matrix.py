@@ -10,6 +10,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,3 +201,21 @@ def test_refusals_changed_nothing(world: World) -> None:
     assert set(world.inbox) <= remaining  # nothing unused was touched
     refused = world.axisd.metric('axis_packages_refused_total{reason="auth.not-your-agency"}')
     assert refused is not None and refused >= 2  # the spoofed submissions were counted, on both doors
+
+
+def test_the_audit_log_and_no_secret_anywhere(world: World) -> None:
+    """The reload that revoked the old credentials and every agency request are in the audit log; no token or
+    secret, old or new, ever reached the daemon's log or its metrics."""
+    out = subprocess.run([str(AXISCTL), "audit", "--json", "--config", str(world.axisd.config)], capture_output=True,
+                         text=True, timeout=60)
+    entries = [json.loads(line) for line in out.stdout.splitlines()]
+    actions = Counter((e["action"], e["actor"]) for e in entries)
+    assert actions[("reload", "operator (SIGHUP)")] == 1
+    assert actions[("register-request", OWNER)] == 1 and actions[("register-request", OTHER)] == 1
+    assert actions[("delete-request", OWNER)] == 1 and actions[("delete-request", OTHER)] == 1
+    reload = next(e for e in entries if e["action"] == "reload")
+    assert reload["detail"].startswith("ok: ")
+    seen = "".join(world.axisd.output) + world.axisd.request("GET", "/metrics").body.decode()
+    for secret in (*SECRETS.values(), ROTATED_SECRET, ROTATED_TOKEN.encode(),
+                   *(token_of(c).encode() for c in SECRETS)):
+        assert secret.decode() not in seen

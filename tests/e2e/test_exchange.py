@@ -204,6 +204,11 @@ def test_dead_letter_and_resend(tmp_path: Path) -> None:
         out = subprocess.run([str(AXISCTL), "resend", message_id, "--config", str(axisd.config)],
                              capture_output=True, text=True, timeout=60)
         assert out.returncode == 0 and "requeued 1" in out.stdout, out.stdout + out.stderr
+        out = subprocess.run([str(AXISCTL), "audit", "--json", "--config", str(axisd.config)],
+                             capture_output=True, text=True, timeout=60)
+        (entry,) = [json.loads(line) for line in out.stdout.splitlines()]
+        assert (entry["action"], entry["detail"]) == ("resend", f"{message_id}: 1 requeued")
+        assert entry["actor"].startswith("operator ") and "@" in entry["actor"]
         pushed = axisd.wait_for(lambda: receiver.received, what="the resent push")[0]
         # the receiver can check that the push comes from axis, with the secret it shares with axis
         signer = Registry([Agency(parse_strict(AXIS_CODE), "axis", credentials=Credentials(hmac_secret=secret))])
