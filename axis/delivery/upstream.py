@@ -128,6 +128,7 @@ class UpstreamPoller:
     def __init__(self, reactor: Any, service: Any, links: UpstreamLinks, interval: float) -> None:
         self.reactor, self.service, self.links, self.interval = reactor, service, links, interval
         self._busy: set[str] = set()
+        self._down: set[str] = set()  # routes whose last poll failed
         self._loop = LoopingCall(self.poll)
         self._loop.clock = reactor
 
@@ -167,9 +168,15 @@ class UpstreamPoller:
                 answer = yield link.call("getReceivedEdocList", {"servicetype": "eDoc", "messagetype": kind})
             except UpstreamError as exc:
                 polls.labels(route=name, result="failed").inc()
-                log.warning("upstream %s: cannot list its mailbox: %s", name, exc)
+                if name not in self._down:  # once, not every poll_interval for as long as it is down
+                    self._down.add(name)
+                    log.warning("upstream %s: cannot list its mailbox (polls go on; the next success is logged; "
+                                "axis_upstream_polls_total counts the failures): %s", name, exc)
                 return taken
             polls.labels(route=name, result="ok").inc()
+            if name in self._down:
+                self._down.discard(name)
+                log.info("upstream %s: reachable again", name)
             items = answer.get("data")
             if not isinstance(items, list):
                 log.warning("upstream %s: its mailbox answer has no data list", name)
