@@ -36,6 +36,7 @@ from axis.service import AxisService
 from axis.signature.trust import TrustStore
 from axis.signature.verify import SignatureOptions
 from axis.storage.base import ReadStore
+from axis.storage.retention import RetentionLoop
 from axis.storage.sqlite import open_database
 from axis.verdict import Checker, CheckOptions
 from axis.vntime import iso
@@ -90,6 +91,7 @@ class App:
     signer: ReceiptSigner
     poller: UpstreamPoller
     vxp_site: AxisSite | None = None  # the VXP door on a port of its own ([vxp] port)
+    retention: RetentionLoop | None = None
     _loops: list[LoopingCall] = field(default_factory=list)
 
     def start(self) -> None:
@@ -106,6 +108,10 @@ class App:
         overdue.clock = self.reactor
         overdue.start(self.config.deadlines.refresh, now=True)
         self._loops.append(overdue)
+        storage = self.config.storage
+        self.retention = RetentionLoop(self.reactor, self.service.write, storage.retention_days,
+                                       storage.retention_interval, storage.retention_batch)
+        self.retention.start()
         self.metrics.registry_agencies.set(len(self.config.registry))
         self.metrics.reload_ok.set(1)
         self.metrics.reload_ok_time.set(time.time())
@@ -129,6 +135,8 @@ class App:
         for loop in self._loops:
             if loop.running:
                 loop.stop()
+        if self.retention is not None:
+            self.retention.stop()
         self.poller.stop()
         d = self.pusher.stop()
         pool = self.service.pool

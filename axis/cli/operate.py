@@ -11,6 +11,9 @@
     axisctl stats --from DATE --to DATE [--agency CODE] [--format table|csv|json]
                                                  per agency: sent, received, accepted, refused, done, overdue,
                                                  median time to 01, 03, 06 (see axis.stats)
+    axisctl backup DIR                           a consistent copy of the data directory, axisd running or not
+    axisctl restore DIR [--force]                put a backup back (axisd stopped; checksums checked first)
+    axisctl retention [--dry-run] [--days N]     remove (or count) what is past [storage] retention_days
 
 They open the SQLite store directly (WAL lets them run beside the daemon) and find the
 data directory from ``--config`` (default ``conf/axisd.toml``) or ``--data-dir``.  ``overdue``
@@ -26,6 +29,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import sys
 import time
 from datetime import date, datetime, timedelta
@@ -40,10 +44,13 @@ from axis.app import PID_FILE, RELOAD_STATUS_FILE, with_data_dir
 from axis.config import AxisConfig, ConfigError
 from axis.config import load as load_config
 from axis.config._base import read_toml
+from axis.config.delivery import StorageConfig, read_storage
 from axis.config.server import read_server
 from axis.errors import AxisError
 from axis.http.api import message_dict
-from axis.storage.sqlite import DB_NAME, SqliteStore
+from axis.storage import backup as backups
+from axis.storage import retention
+from axis.storage.sqlite import DB_NAME, SqliteStore, open_database
 from axis.vntime import VN_TZ, iso
 from axis.vntime import now as vn_now
 
@@ -251,6 +258,27 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.set_defaults(func=cmd_stats)
 
+    p = sub.add_parser("backup", help="copy the data directory consistently (axisd may run and write meanwhile)")
+    common(p)
+    p.add_argument("dir", metavar="DIR", help="a new or empty directory for the backup")
+    p.add_argument("--pages", type=int, default=2048, help="database pages copied per step (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print the manifest")
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("restore", help="restore a backup into the data directory (axisd must be stopped)")
+    common(p)
+    p.add_argument("dir", metavar="DIR", help="a directory written by axisctl backup")
+    p.add_argument("--force", action="store_true", help="replace an existing database and identity files")
+    p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser("retention", help="remove what is past [storage] retention_days, in small steps")
+    common(p)
+    p.add_argument("--dry-run", action="store_true", help="only count what would be removed")
+    p.add_argument("--days", type=int, help="retention in days (default: [storage] retention_days of --config)")
+    p.add_argument("--batch", type=int, help="messages per step (default: [storage] retention_batch)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_retention)
+
     p = sub.add_parser("reload", help="make the running axisd reload its configuration")
     common(p)
     p.add_argument("--timeout", type=float, default=15.0)
@@ -372,4 +400,94 @@ def cmd_stats(args: argparse.Namespace) -> int:
             print(f"{row['agency']:<16} {counts} {times}  {row['name'] or ''}")
         if not rows:
             print("(no documents in this period)")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    data_dir, dest = _data_dir(args), Path(args.dir)
+    if args.pages <= 0:
+        raise OperateError("--pages expects a positive number")
+    try:
+        manifest = backups.backup(data_dir, dest, pages=args.pages)
+    except backups.BackupError as exc:
+        raise OperateError(f"backup failed: {exc}") from None
+    except KeyboardInterrupt:
+        raise OperateError(f"backup interrupted; nothing usable was left in {dest}") from None
+    if args.json:
+        print(json.dumps(manifest, ensure_ascii=False, indent=2))
+        return 0
+    counts = manifest["row_counts"]
+    print(f"backup OK: {dest} ({backups.describe(manifest['files'])}; {counts.get('messages', 0)} messages, "
+          f"{counts.get('payloads', 0)} payloads; integrity ok; {manifest['seconds']:g} s)")
+    if manifest["not_copied"]:
+        print(f"axisctl: not copied (not regular files): {', '.join(manifest['not_copied'])}", file=sys.stderr)
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    data_dir, src = _data_dir(args), Path(args.dir)
+    pid = backups.running_daemon(data_dir)
+    if pid is not None:
+        raise OperateError(f"axisd (pid {pid}) runs on {data_dir}: stop it before restoring")
+    try:
+        manifest = backups.restore(src, data_dir, force=args.force)
+        open_database(data_dir)  # the schema brought up to this axis's migrations, as axisd would on start
+    except backups.BackupError as exc:
+        raise OperateError(f"restore refused: {exc}") from None
+    except KeyboardInterrupt:
+        raise OperateError(f"restore interrupted: the database in {data_dir} is the old one unless the restore "
+                           "had finished; run it again (with --force) before starting axisd") from None
+    counts = manifest["row_counts"]
+    print(f"restored {src} (made {manifest['created_at']} by axis {manifest['axis_version']}; "
+          f"{counts.get('messages', 0)} messages) into {data_dir}")
+    return 0
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    if args.days is not None and args.days <= 0 or args.batch is not None and args.batch <= 0:
+        raise OperateError("--days and --batch expect a positive number")
+    days, batch = args.days, args.batch
+    if days is None or batch is None:
+        path = Path(args.config)
+        try:
+            storage = read_storage(path, read_toml(path).get("storage", {}))
+        except ConfigError as exc:
+            if days is None:
+                raise OperateError(f"{exc} (or give --days)") from None
+            storage = StorageConfig()
+        days = storage.retention_days if days is None else days
+        batch = storage.retention_batch if batch is None else batch
+    cutoff = retention.cutoff_ns(days)
+    store = _store(args, readonly=args.dry_run)
+    total, kept_seqs, steps = retention.Counts(), set[int](), 0
+    try:
+        if args.dry_run:
+            total, kept_seqs = retention.dry_run(store.conn, cutoff, batch)
+        else:
+            cursor, done = retention.START, False
+            while not done:
+                with store.transaction():
+                    step = retention.step(store.conn, cutoff, cursor, batch)
+                total.add(step.removed)
+                kept_seqs |= step.kept
+                cursor, done, steps = step.cursor, step.done, steps + 1
+    except KeyboardInterrupt:
+        raise OperateError(f"interrupted after removing {total.messages} messages (each step is committed); "
+                           "run it again to continue") from None
+    except sqlite3.Error as exc:
+        raise OperateError(f"retention failed after removing {total.messages} messages: {exc}") from None
+    finally:
+        store.close()
+    before, kept = retention.ns_iso(cutoff), len(kept_seqs)
+    if args.json:
+        print(json.dumps({"dry_run": args.dry_run, "retention_days": days, "accepted_before": before,
+                          **total.to_dict(), "kept_waiting": kept}, ensure_ascii=False))
+        return 0
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"retention ({days} days): {verb} {total.messages} messages accepted before {before} "
+          f"({total.deliveries} deliveries, {total.transport_entries} transport and {total.business_entries} business "
+          f"ledger entries, {total.payloads} payloads of {total.payload_bytes} bytes)"
+          + (f" in {steps} steps" if not args.dry_run else ""))
+    if kept:
+        print(f"kept {kept} messages past retention: their document still has a delivery waiting or a newer package")
     return 0

@@ -34,6 +34,8 @@ class DeliveryConfig:
 class StorageConfig:
     group_commit_max: int = 512  # most packages made durable by one fsync
     retention_days: int = 1825  # packages and ledgers are kept this long (5 years)
+    retention_interval: float = 3600.0  # how often the daemon removes what is past retention (seconds)
+    retention_batch: int = 200  # messages removed per step (one short write transaction each)
 
 
 def read_delivery(path: Path, data: Any) -> DeliveryConfig:
@@ -61,6 +63,8 @@ def read_delivery(path: Path, data: Any) -> DeliveryConfig:
 def read_storage(path: Path, data: Any) -> StorageConfig:
     s = _Section(path, "storage", data)
     storage = StorageConfig(group_commit_max=s.get("group_commit_max", int, 512),
-                            retention_days=s.get("retention_days", int, 1825))
+                            retention_days=s.get("retention_days", int, 1825),
+                            retention_interval=s.duration("retention_interval", 3600.0),
+                            retention_batch=s.get("retention_batch", int, 200))
     s.done()
     return storage

@@ -756,3 +756,65 @@ class SqliteStore:
             steps.setdefault((r[0], r[1], r[2]), []).append((r[3], r[4]))
         return [DocumentCopy(r[0], r[1], r[2], r[3], r[4], r[5], r[6], State(r[7]), r[8],
                              tuple(steps.get((r[1], r[2], r[3]), ()))) for r in rows]
+
+
+# -- retention (see axis.storage.retention): the one way rows leave the ledgers
+
+_WAITING = "('queued','delivered','processing')"  # PENDING_STATES, frozen here as in the migration below
+
+
+@migrations(name="0008_retention")
+def _m0008_retention(db: Database) -> None:
+    """Retention removes what is past ``[storage] retention_days``, and nothing else may remove anything.
+
+    A retention step first names the messages it removes in ``retention_doomed`` (a trigger refuses a message
+    with a delivery still waiting, or accepted less than a day ago), then deletes their rows, and empties the
+    table before it commits.  The ledgers' and the messages' DELETE triggers allow a row to go only while its
+    message is named there; a waiting delivery can never be deleted.  Each step is recorded in the append-only
+    ``retention_log``.  The indexes let a step find the oldest messages, and a message's business entries, requests
+    and payload, without a scan."""
+    db.execute("CREATE TABLE retention_doomed (seq INTEGER PRIMARY KEY)")
+    db.execute(f"""
+        CREATE TRIGGER retention_doomed_finished BEFORE INSERT ON retention_doomed
+        WHEN EXISTS (SELECT 1 FROM deliveries WHERE message_seq = NEW.seq AND state IN {_WAITING})
+        BEGIN SELECT RAISE(ABORT, 'retention: a delivery of this message is still waiting'); END""")
+    db.execute("""
+        CREATE TRIGGER retention_doomed_old BEFORE INSERT ON retention_doomed
+        WHEN (SELECT accepted_ns FROM messages WHERE seq = NEW.seq)
+             > (CAST(strftime('%s', 'now') AS INTEGER) - 86400) * 1000000000
+        BEGIN SELECT RAISE(ABORT, 'retention: this message was accepted less than a day ago'); END""")
+    for table in ("transport_ledger", "business_ledger"):
+        db.execute(f"DROP TRIGGER {table}_no_delete")
+        db.execute(f"""
+            CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+            WHEN NOT EXISTS (SELECT 1 FROM retention_doomed WHERE seq = OLD.message_seq)
+            BEGIN SELECT RAISE(ABORT, 'the {table.replace("_", " ")} is append-only (only retention removes entries)');
+            END""")
+    db.execute("""
+        CREATE TRIGGER messages_no_delete BEFORE DELETE ON messages
+        WHEN NOT EXISTS (SELECT 1 FROM retention_doomed WHERE seq = OLD.seq)
+        BEGIN SELECT RAISE(ABORT, 'messages are removed only by retention'); END""")
+    db.execute(f"""
+        CREATE TRIGGER deliveries_no_delete_waiting BEFORE DELETE ON deliveries
+        WHEN OLD.state IN {_WAITING}
+        BEGIN SELECT RAISE(ABORT, 'a delivery still waiting cannot be removed'); END""")
+    db.execute("""
+        CREATE TABLE retention_log (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            cutoff TEXT NOT NULL,
+            messages INTEGER NOT NULL,
+            first_seq INTEGER,
+            last_seq INTEGER,
+            transport_entries INTEGER NOT NULL,
+            business_entries INTEGER NOT NULL,
+            payloads INTEGER NOT NULL,
+            payload_bytes INTEGER NOT NULL)""")
+    for action in ("UPDATE", "DELETE"):
+        db.execute(f"""
+            CREATE TRIGGER retention_log_no_{action.lower()} BEFORE {action} ON retention_log
+            BEGIN SELECT RAISE(ABORT, 'the retention log is append-only'); END""")
+    db.execute("CREATE INDEX messages_accepted_ns ON messages(accepted_ns)")
+    db.execute("CREATE INDEX messages_sha256 ON messages(sha256)")
+    db.execute("CREATE INDEX business_ledger_message ON business_ledger(message_seq)")
+    db.execute("CREATE INDEX requests_message ON requests(message_seq)")

@@ -59,12 +59,14 @@ def test_durations_and_sizes_with_units(tmp_path: Path) -> None:
                                          '[delivery]\nretry_initial = 2.5\nretry_max = "10m"\ndead_after = "5d"\n'
                                          'connect_timeout = "3s"\ntimeout = "1h"\npoll_interval = "250ms"\n'
                                          "concurrency = 64\nper_host = 8\n"
-                                         "[storage]\ngroup_commit_max = 64\nretention_days = 3650\n"))
+                                         "[storage]\ngroup_commit_max = 64\nretention_days = 3650\n"
+                                         'retention_interval = "15m"\nretention_batch = 50\n'))
     assert config.server.request_timeout == 0.5
     assert config.limits.max_bytes == 10 * 1024 * 1024 and config.limits.max_text == 64000
     assert config.delivery == DeliveryConfig(connect_timeout=3.0, timeout=3600.0, retry_initial=2.5, retry_max=600.0,
                                              dead_after=5 * 86400.0, concurrency=64, per_host=8, poll_interval=0.25)
-    assert config.storage == StorageConfig(group_commit_max=64, retention_days=3650)
+    assert config.storage == StorageConfig(group_commit_max=64, retention_days=3650, retention_interval=900.0,
+                                           retention_batch=50)
 
 
 def test_the_receipt_key_and_certificate(tmp_path: Path) -> None:
@@ -118,6 +120,8 @@ def test_parse_size_refuses(value: object) -> None:
     ("[delivery]\nconcurrency = 0\n", "delivery.concurrency", "positive integer"),
     ("[delivery]\nretries = 3\n", "delivery.retries", "unknown setting"),
     ("[storage]\nretention_days = \"forever\"\n", "storage.retention_days", "positive integer"),
+    ("[storage]\nretention_interval = 0\n", "storage.retention_interval", "more than zero"),
+    ("[storage]\nretention_batch = 0\n", "storage.retention_batch", "positive integer"),
     ("[registry]\nagencies = [\"missing.toml\"]\n", "registry.agencies", "does not exist"),
     ("[registry]\nagency = []\n", "registry.agency", "unknown setting"),
     ("[routing]\n", "routing", "unknown section"),
