@@ -331,6 +331,14 @@ def _credentials(s: _Section) -> Credentials:
     return Credentials(token_sha256=digest, hmac_secret=secret) if digest or secret else _NO_CREDENTIALS
 
 
+def _signature_policy(s: _Section, reg: _Registry) -> SignaturePolicy:
+    text = s.get("signature", str, None)
+    policy = reg.default_policy if text is None else _SIGNATURE.get(text)
+    if policy is None:
+        raise s.error("signature", f'expected "require" or "legacy", got {text!r}')
+    return policy
+
+
 def _strict(s: _Section, key: str, text: str) -> AgencyCode:
     try:
         return parse_strict(text)
@@ -365,10 +373,7 @@ def _read_agency(path: Path, index: int, table: Any, reg: _Registry) -> None:
             url = _url(url)
         except ValueError as exc:
             raise s.error("push_url", str(exc)) from None
-    policy_text = s.get("signature", str, None)
-    policy = reg.default_policy if policy_text is None else _SIGNATURE.get(policy_text)
-    if policy is None:
-        raise s.error("signature", f'expected "require" or "legacy", got {policy_text!r}')
+    policy = _signature_policy(s, reg)
     certificates = s.paths("certificates")
     for cert in certificates:
         if not cert.is_file():
@@ -438,10 +443,7 @@ def _read_route(path: Path, index: int, table: Any, reg: _Registry) -> None:
             url = _url(url)
         except ValueError as exc:
             raise s.error("url", str(exc)) from None
-    policy_text = s.get("signature", str, None)
-    policy = reg.default_policy if policy_text is None else _SIGNATURE.get(policy_text)
-    if policy is None:
-        raise s.error("signature", f'expected "require" or "legacy", got {policy_text!r}')
+    policy = _signature_policy(s, reg)
     credentials = _credentials(s)
     system_id = s.text("vxp_system_id")
     if delivery is RouteDelivery.PUSH:

@@ -189,6 +189,14 @@ def _m0006(db: Database) -> None:
                "WHERE state IN ('queued','delivered','processing') AND mode = 'peer'")
 
 
+def _append_only(db: Database, table: str, what: str) -> None:
+    """Triggers that refuse every UPDATE and DELETE on ``table`` (for the logs of migrations 0007 and later)."""
+    for action in ("UPDATE", "DELETE"):
+        db.execute(f"""
+            CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table}
+            BEGIN SELECT RAISE(ABORT, '{what} is append-only'); END""")
+
+
 @migrations(name="0007_audit_log")
 def _m0007(db: Database) -> None:
     """Administrative actions (reloads, resends, agency registration requests), append-only like the ledgers."""
@@ -199,10 +207,7 @@ def _m0007(db: Database) -> None:
             actor TEXT NOT NULL,
             action TEXT NOT NULL,
             detail TEXT NOT NULL)""")
-    for action in ("UPDATE", "DELETE"):
-        db.execute(f"""
-            CREATE TRIGGER audit_log_no_{action.lower()} BEFORE {action} ON audit_log
-            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""")
+    _append_only(db, "audit_log", "the audit log")
 
 
 # Documents of their own (new ones and replacements; revokes and updates reuse the original's DocumentId),
@@ -810,10 +815,7 @@ def _m0008_retention(db: Database) -> None:
             business_entries INTEGER NOT NULL,
             payloads INTEGER NOT NULL,
             payload_bytes INTEGER NOT NULL)""")
-    for action in ("UPDATE", "DELETE"):
-        db.execute(f"""
-            CREATE TRIGGER retention_log_no_{action.lower()} BEFORE {action} ON retention_log
-            BEGIN SELECT RAISE(ABORT, 'the retention log is append-only'); END""")
+    _append_only(db, "retention_log", "the retention log")
     db.execute("CREATE INDEX messages_accepted_ns ON messages(accepted_ns)")
     db.execute("CREATE INDEX messages_sha256 ON messages(sha256)")
     db.execute("CREATE INDEX business_ledger_message ON business_ledger(message_seq)")
