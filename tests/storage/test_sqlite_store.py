@@ -259,3 +259,34 @@ def test_a_flood_of_urgent_pushes_does_not_starve_the_queue(store: SqliteStore) 
     assert "m1" not in [j.message_id for j in store.due_pushes(2**62, 4)]
     fair = [j.message_id for j in store.due_pushes(2**62, 4, oldest=1)]
     assert len(fair) == 4 and "m1" in fair
+
+
+def test_every_recipient_of_a_fan_out_gets_its_own_delivery_row_whatever_its_mode(store: SqliteStore) -> None:
+    # Deliveries are inserted one statement per (mode, target): each row must still carry its own mode and target,
+    # only pushes are due for an attempt, and a code that looks like a number stays the text it was.
+    pulls = tuple(f"{i:03d}.00.00.H41" for i in range(63)) + ("020100107370",)
+    deliveries = (tuple(NewDelivery(code, "pull") for code in pulls)
+                  + (NewDelivery(G12, "push", "http://127.0.0.1:1/g12"), NewDelivery(G22, "push", "http://127.0.0.1:1/g22"),
+                     NewDelivery("000.00.00.K01", "upstream", "national")))
+    msg = message(1, priority=3)
+    put(store, NewMessage(**{**msg.__dict__, "deliveries": deliveries}))
+    rows = store.conn.execute("SELECT recipient, typeof(recipient), mode, target, state, priority, accepted_ns, "
+                              "next_attempt_ns, updated_at FROM deliveries WHERE message_seq = 1").fetchall()
+    assert sorted(r[0] for r in rows) == sorted(d.recipient for d in deliveries)
+    by_code = {r[0]: r[1:] for r in rows}
+    for d in deliveries:
+        due = None if d.mode == "pull" else msg.accepted_ns
+        assert by_code[d.recipient] == ("text", d.mode, d.target, "queued", 3, msg.accepted_ns, due, AT)
+    assert all(len(store.mailbox(code, 10)) == 1 for code in pulls)
+    assert {j.recipient for j in store.due_pushes(msg.accepted_ns, 10)} == {G12, G22, "000.00.00.K01"}
+    view = store.message("m1")
+    assert view is not None and [e.event for e in view.ledger] == ["accepted", "queued"]
+    assert view.ledger[1].detail.startswith("pull: 000.00.00.H41, 001.00.00.H41")
+    assert "push: 000.00.00.G12, 000.00.00.G22; upstream: 000.00.00.K01" in view.ledger[1].detail
+
+
+def test_a_recipient_twice_in_one_package_is_refused_whole(store: SqliteStore) -> None:
+    with pytest.raises(sqlite3.IntegrityError):
+        put(store, message(1, to=(H41, G12, H41)))
+    assert store.conn.execute("SELECT count(*) FROM deliveries").fetchone() == (0,)
+    assert store.conn.execute("SELECT count(*) FROM messages").fetchone() == (0,)
