@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from axis.errors import AxisError
+from axis.errors import AxisError, Code
 from axis.storage.base import AckResult, BusinessEvent, NewDelivery, NewMessage, State, WriteStore
 from axis.storage.sqlite import SqliteStore, open_database
 from axis.storage.writer import Writer
@@ -290,3 +290,59 @@ def test_a_recipient_twice_in_one_package_is_refused_whole(store: SqliteStore) -
         put(store, message(1, to=(H41, G12, H41)))
     assert store.conn.execute("SELECT count(*) FROM deliveries").fetchone() == (0,)
     assert store.conn.execute("SELECT count(*) FROM messages").fetchone() == (0,)
+
+
+def _run_writer(path: Path, jobs: list[Callable[[WriteStore], object]]) -> list[tuple[object, BaseException | None]]:
+    """Submit ``jobs`` while the writer is held, so that they form one group; their outcomes in order."""
+    results: list[tuple[object, BaseException | None]] = []
+    done, hold = threading.Event(), threading.Event()
+    writer = Writer(lambda: SqliteStore(path), lambda report: report(), max_batch=64)
+    writer.start()
+    writer.submit(lambda s: hold.wait(10), lambda v, e: None)  # the writer waits here while the group gathers
+
+    def collect(value: object, error: BaseException | None) -> None:
+        results.append((value, error))
+        if len(results) == len(jobs):
+            done.set()
+    for job in jobs:
+        writer.submit(job, collect)
+    hold.set()
+    assert done.wait(30)
+    writer.stop()
+    return results
+
+
+def test_a_job_refused_before_it_writes_is_run_once_and_the_others_commit(tmp_path: Path) -> None:
+    path = open_database(tmp_path)
+    calls: list[int] = []
+
+    def refused(store: WriteStore) -> None:
+        calls.append(1)
+        store.duplicate(G22, "0" * 64)  # reads only, then refuses
+        raise AxisError.of(Code.DOCUMENT_CONFLICT, "refused before writing")
+
+    jobs: list[Callable[[WriteStore], object]] = [lambda s, n=n: s.store_message(message(n)).message_id
+                                                  for n in range(5)]
+    results = _run_writer(path, [*jobs[:2], refused, *jobs[2:]])
+    assert [v for v, e in results] == ["m0", "m1", None, "m2", "m3", "m4"]
+    assert isinstance(results[2][1], AxisError) and results[2][1].code is Code.DOCUMENT_CONFLICT
+    assert calls == [1]  # nothing to roll back: the group was not run again
+    reader = SqliteStore(path, readonly=True)
+    assert sorted(i.message_id for i in reader.mailbox(H41, 100)) == ["m0", "m1", "m2", "m3", "m4"]
+
+
+def test_a_job_refused_after_it_wrote_is_rolled_back_alone(tmp_path: Path) -> None:
+    path = open_database(tmp_path)
+
+    def half_done(store: WriteStore) -> None:
+        store.store_message(message(999, to=(G12,)))
+        raise AxisError.of(Code.DOCUMENT_CONFLICT, "refused after writing")
+
+    results = _run_writer(path, [lambda s: s.store_message(message(1)).message_id, half_done,
+                                 lambda s: s.store_message(message(2)).message_id])
+    assert [v for v, e in results] == ["m1", None, "m2"]
+    assert isinstance(results[1][1], AxisError) and results[1][1].code is Code.DOCUMENT_CONFLICT
+    reader = SqliteStore(path, readonly=True)
+    assert reader.message("m999") is None and reader.mailbox(G12, 10) == []
+    assert sorted(i.message_id for i in reader.mailbox(H41, 10)) == ["m1", "m2"]  # each stored once
+    assert reader.conn.execute("SELECT count(*) FROM transport_ledger").fetchone() == (4,)
