@@ -35,6 +35,8 @@ _NULL_IDS = ("", "null", "NULL", "Null")
 _ORG_FIELDS = ("OrganizationInCharge", "OrganName", "OrganAdd", "Email", "Telephone", "Fax", "Website")
 _ORG_TAGS = {q(name): name for name in _ORG_FIELDS}  # Clark name -> field, for an exact-tag lookup
 _ORGAN_ID_TAG = q("OrganId")
+_ORGANIZATIONS: dict[tuple[str | None, ...], m.Organization] = {}  # see _Reader.organization
+_CODES: dict[str, AgencyCode] = {}  # text as written -> its tolerant parse (codes repeat in every package); valid ones
 
 
 def children(el: etree._Element) -> Children:
@@ -149,12 +151,17 @@ class _Reader:
     def agency(self, value: str | None, el: etree._Element, *, severity_error: bool = True) -> AgencyCode | None:
         if value is None:
             return None
-        try:
-            code = parse_tolerant(value)
-        except AxisError as exc:
-            self.report(Code.AGENCY_INVALID_CODE if severity_error else Code.EDXML_TRACE_ENTRY,
-                        f"<{local_name(el)}> {exc.problem.detail or value!r}", el)
-            return None
+        code = _CODES.get(value)
+        if code is None:
+            try:
+                code = parse_tolerant(value)
+            except AxisError as exc:
+                self.report(Code.AGENCY_INVALID_CODE if severity_error else Code.EDXML_TRACE_ENTRY,
+                            f"<{local_name(el)}> {exc.problem.detail or value!r}", el)
+                return None
+            if len(_CODES) >= 65536:
+                _CODES.clear()
+            _CODES[value] = code
         if not code.is_standard:
             flags = ", ".join(sorted(f.name.lower() for f in code.flags))
             self.report(Code.AGENCY_NONSTANDARD_CODE, f"{value!r} ({flags})", el)
@@ -190,6 +197,22 @@ class _Reader:
             organ_id = text_of(id_el)
             if organ_id is None:
                 self.report(Code.EDXML_MISSING_FIELD, f"<{local_name(el)}/OrganId> is empty", id_el)
+            elif second_id is None:
+                # The same agencies, written the same way, come back in package after package: an Organization
+                # whose code is standard (so that reading it reports nothing) is made once and shared (immutable).
+                get = fields.get
+                key = (organ_id, get("OrganizationInCharge"), get("OrganName"), get("OrganAdd"), get("Email"),
+                       get("Telephone"), get("Fax"), get("Website"))
+                found = _ORGANIZATIONS.get(key)
+                if found is not None:
+                    return found
+                code = self.agency(organ_id, id_el)
+                org = m.Organization(organ_id, code, *key[1:])
+                if code is not None and code.is_standard:
+                    if len(_ORGANIZATIONS) >= 16384:
+                        _ORGANIZATIONS.clear()
+                    _ORGANIZATIONS[key] = org
+                return org
             code = self.agency(organ_id, id_el)
         get = fields.get
         return m.Organization(organ_id, code, get("OrganizationInCharge"), get("OrganName"), get("OrganAdd"),
