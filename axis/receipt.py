@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fcntl
 import hashlib
 import json
 import logging
@@ -427,6 +428,20 @@ def load_or_create_identity(key_path: Path, cert_path: Path, code: str, name: st
     the other would silently change axis's identity, so this refuses instead.
     """
     key_path, cert_path = Path(key_path), Path(cert_path)
+    if key_path.exists() and cert_path.exists():  # the usual case: no lock needed to read
+        return _load_or_create(key_path, cert_path, code, name)
+    # Several processes may start on a new data directory at once (the daemon and its intake processes, two
+    # daemons by mistake): one creates the pair while the others wait, then load it.
+    key_path.parent.mkdir(parents=True, exist_ok=True)
+    directory = os.open(key_path.parent, os.O_RDONLY)  # the lock is on the directory: no lock file left behind
+    try:
+        fcntl.flock(directory, fcntl.LOCK_EX)
+        return _load_or_create(key_path, cert_path, code, name)
+    finally:
+        os.close(directory)
+
+
+def _load_or_create(key_path: Path, cert_path: Path, code: str, name: str) -> ReceiptSigner:
     has_key, has_cert = key_path.exists(), cert_path.exists()
     if has_key and has_cert:
         signer = ReceiptSigner(_load_key(key_path), load_certificate(cert_path))

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 from axis.edxml.model import EdocPackage, Package, StatusPackage
@@ -18,6 +19,8 @@ from axis.errors import AxisError, Code
 from axis.registry import Agency, Destination, Registry
 
 RECALL = "13"
+_CACHE_MAX = 65536  # codes remembered per registry (a code is looked up in every form it is written in)
+_destinations: weakref.WeakKeyDictionary[Registry, dict[str, Destination]] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -60,14 +63,24 @@ def _listed_receivers(package: EdocPackage) -> list[str]:
 def _resolve(codes: list[str], registry: Registry) -> tuple[Destination, ...]:
     if not codes:
         raise AxisError.of(Code.ROUTE_NO_RECIPIENT, "the package has no To with an OrganId")
+    # A registry never changes (a reload builds a new one), so where a code goes is looked up once per registry:
+    # a fan-out to 63 agencies asked it 63 times per package.  Unknown codes are not remembered.
+    known = _destinations.get(registry)
+    if known is None:
+        known = _destinations.setdefault(registry, {})
     found: dict[str, Destination] = {}
     unknown: list[str] = []
     for code in codes:
-        destination = registry.destination(code)
+        destination = known.get(code)
         if destination is None:
-            unknown.append(code)
-        else:
-            found.setdefault(destination.code, destination)
+            destination = registry.destination(code)
+            if destination is None:
+                unknown.append(code)
+                continue
+            if len(known) >= _CACHE_MAX:
+                known.clear()
+            known[code] = destination
+        found.setdefault(destination.code, destination)
     if unknown:
         raise AxisError.of(Code.ROUTE_UNKNOWN_RECIPIENT, ", ".join(unknown))
     return tuple(found.values())

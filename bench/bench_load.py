@@ -223,6 +223,33 @@ def family_cpu(pid: int) -> dict[int, float]:
     return cpu
 
 
+def thread_cpu_seconds(pid: int, tid: int) -> float:
+    with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def cpu_breakdown(pid: int) -> dict[str, float]:
+    """CPU seconds so far of the daemon's main thread (the reactor), of its other threads together (mostly the
+    writer: read threads only answer the rate phase's mailbox polls), and of its intake processes."""
+    out = {"reactor": 0.0, "other_threads": 0.0, "intake_processes": 0.0}
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            try:
+                out["reactor" if int(task) == pid else "other_threads"] += thread_cpu_seconds(pid, int(task))
+            except OSError:
+                pass
+    except OSError:
+        pass
+    for p in family(pid):
+        if p != pid:
+            try:
+                out["intake_processes"] += proc_cpu_seconds(p)
+            except OSError:
+                pass
+    return out
+
+
 def family_status_kib(pid: int, key: str) -> int | None:
     values = [proc_status_kib(p, key) for p in family(pid)]
     return sum(v for v in values if v is not None) or None
@@ -376,6 +403,7 @@ class Phase:
 
     def begin(self) -> None:
         self.cpu0, self.gen0, self.mach0 = family_cpu(self.pid), time.process_time(), machine_ticks()
+        self.parts0 = cpu_breakdown(self.pid)
         self.t0 = time.perf_counter()
 
     def end(self) -> None:
@@ -383,6 +411,8 @@ class Phase:
         cpu = family_cpu(self.pid)  # a process started during the phase counts from zero
         self.cpu = sum(cpu.values()) - sum(v for p, v in self.cpu0.items() if p in cpu)
         self.processes = len(cpu)
+        parts = cpu_breakdown(self.pid)  # a respawned intake process makes its share approximate
+        self.parts = {k: max(0.0, v - self.parts0[k]) for k, v in parts.items()}
         self.gen = time.process_time() - self.gen0
         busy, total = machine_ticks()
         self.machine_busy = (busy - self.mach0[0]) / max(1, total - self.mach0[1])
@@ -421,6 +451,8 @@ class Phase:
             "latency": percentiles(self.latencies),
             "axisd_cpu_s": round(self.cpu, 2), "axisd_cpu_pct_of_core": round(100 * self.cpu / self.elapsed, 1),
             "axisd_cpu_ms_per_accepted": round(1000 * self.cpu / self.accepted, 3) if self.accepted else None,
+            "axisd_cpu_ms_per_accepted_by_part": {k: round(1000 * v / self.accepted, 3) for k, v in self.parts.items()}
+            if self.accepted else None,
             "generator_cpu_pct_of_core": round(100 * self.gen / self.elapsed, 1),
             "machine_busy_pct": round(100 * self.machine_busy, 1),
             # the rest of the machine's busy time: other processes sharing it during the phase
@@ -648,9 +680,10 @@ async def run_phases(args: argparse.Namespace, axisd: BenchAxisd, requests: dict
 
 def print_phase(name: str, p: dict[str, Any]) -> None:
     lat = p["latency"]
+    parts = ", ".join(f"{k} {v}" for k, v in (p["axisd_cpu_ms_per_accepted_by_part"] or {}).items())
     print(f"  {name:<11} {p['accepted']:>7} accepted in {p['seconds']:6.2f} s = {p['accepted_per_s']:7.1f}/s; "
           f"p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms; non-202 {p['non_202']}; "
-          f"axisd {p['axisd_cpu_ms_per_accepted']} CPU-ms/pkg", flush=True)
+          f"axisd {p['axisd_cpu_ms_per_accepted']} CPU-ms/pkg ({parts})", flush=True)
 
 
 def log_problems(path: Path) -> dict[str, Any]:

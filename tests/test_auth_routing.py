@@ -125,3 +125,26 @@ def test_registry_refuses_shared_tokens_and_duplicate_codes() -> None:
         Registry([agency("000.00.00.G22", "same"), agency("000.00.00.H41", "same")])
     with pytest.raises(ValueError, match="both claim"):
         Registry([], [Route("a", ("H41",), "http://x/"), Route("b", ("000.00.00.H41",), "http://y/")])
+
+
+def test_routing_follows_the_registry_it_is_given_and_never_remembers_an_unknown_code() -> None:
+    # Destinations are remembered per registry: a reload (a new registry) must route by the new one at once.
+    g22 = REGISTRY.get("G22")
+    assert g22 is not None
+    package = read(edoc(to=("000.00.00.H41", "000.00.02.H41")))
+    with pytest.raises(AxisError) as err:
+        routing.route(package, g22, REGISTRY)
+    assert "000.00.02.H41" in str(err.value)
+    reloaded = Registry([agency("000.00.00.G22", "tok-g22"),
+                         agency("000.00.00.H41", delivery=DeliveryMode.PUSH, push_url="http://127.0.0.1:9/h41"),
+                         agency("000.00.02.H41")])
+    for _ in range(2):  # the second time from what was remembered
+        routed = routing.route(package, g22, reloaded)
+        assert [(d.code, d.mode) for d in routed.destinations] == [("000.00.00.H41", DeliveryMode.PUSH),
+                                                                   ("000.00.02.H41", DeliveryMode.PULL)]
+        assert routed.destinations[0].agency is not None
+        assert routed.destinations[0].agency.push_url == "http://127.0.0.1:9/h41"
+    assert [(d.code, d.mode) for d in routing.route(read(edoc(to=("H41",))), g22, REGISTRY).destinations] == [
+        ("000.00.00.H41", DeliveryMode.PULL)]  # the old registry still routes as it did
+    with pytest.raises(AxisError):
+        routing.route(package, g22, REGISTRY)  # and the code it did not know is still unknown there

@@ -32,7 +32,11 @@ T = TypeVar("T")
 _ANY_QCVN = f"{{{QCVN_NS}}}*"
 _PREFIX_LENGTH = len(QCVN_NS) + 2
 _NULL_IDS = ("", "null", "NULL", "Null")
-_ORG_FIELDS = frozenset(("OrganizationInCharge", "OrganName", "OrganAdd", "Email", "Telephone", "Fax", "Website"))
+_ORG_FIELDS = ("OrganizationInCharge", "OrganName", "OrganAdd", "Email", "Telephone", "Fax", "Website")
+_ORG_TAGS = {q(name): name for name in _ORG_FIELDS}  # Clark name -> field, for an exact-tag lookup
+_ORGAN_ID_TAG = q("OrganId")
+_ORGANIZATIONS: dict[tuple[str | None, ...], m.Organization] = {}  # see _Reader.organization
+_CODES: dict[str, AgencyCode] = {}  # text as written -> its tolerant parse (codes repeat in every package); valid ones
 
 
 def children(el: etree._Element) -> Children:
@@ -147,12 +151,17 @@ class _Reader:
     def agency(self, value: str | None, el: etree._Element, *, severity_error: bool = True) -> AgencyCode | None:
         if value is None:
             return None
-        try:
-            code = parse_tolerant(value)
-        except AxisError as exc:
-            self.report(Code.AGENCY_INVALID_CODE if severity_error else Code.EDXML_TRACE_ENTRY,
-                        f"<{local_name(el)}> {exc.problem.detail or value!r}", el)
-            return None
+        code = _CODES.get(value)
+        if code is None:
+            try:
+                code = parse_tolerant(value)
+            except AxisError as exc:
+                self.report(Code.AGENCY_INVALID_CODE if severity_error else Code.EDXML_TRACE_ENTRY,
+                            f"<{local_name(el)}> {exc.problem.detail or value!r}", el)
+                return None
+            if len(_CODES) >= 65536:
+                _CODES.clear()
+            _CODES[value] = code
         if not code.is_standard:
             flags = ", ".join(sorted(f.name.lower() for f in code.flags))
             self.report(Code.AGENCY_NONSTANDARD_CODE, f"{value!r} ({flags})", el)
@@ -161,31 +170,53 @@ class _Reader:
     # -- composite fields -----------------------------------------------------------
 
     def organization(self, el: etree._Element) -> m.Organization:
-        # One pass over the children: documents to many recipients have one <To> each, so this is hot.
+        # One pass over the children, by exact tag: documents to many recipients have one <To> each, so this is hot.
         fields: dict[str, str | None] = {}
-        id_els: list[etree._Element] = []
-        for child in el.iterchildren(_ANY_QCVN):
-            name = child.tag[_PREFIX_LENGTH:]
-            if name == "OrganId":
-                id_els.append(child)
-            elif name in _ORG_FIELDS and name not in fields:
-                fields[name] = text_of(child)
-        id_el = self.single({"OrganId": id_els} if id_els else {}, "OrganId", el, required=True)
-        organ_id = text_of(id_el)
-        if id_el is not None and organ_id is None:
-            self.report(Code.EDXML_MISSING_FIELD, f"<{local_name(el)}/OrganId> is empty", id_el)
+        id_el: etree._Element | None = None
+        second_id: etree._Element | None = None
+        n_ids = 0
+        for child in el:
+            tag = child.tag
+            if tag == _ORGAN_ID_TAG:
+                n_ids += 1
+                if id_el is None:
+                    id_el = child
+                elif second_id is None:
+                    second_id = child
+            else:
+                name = _ORG_TAGS.get(tag)  # type: ignore[call-overload]  # a comment's tag is a function
+                if name is not None and name not in fields:
+                    fields[name] = text_of(child)
+        if id_el is None:
+            self.report(Code.EDXML_MISSING_FIELD, f"<{local_name(el)}> has no <OrganId>", el)
+            organ_id = code = None
+        else:
+            if second_id is not None:
+                self.report(Code.EDXML_DUPLICATE_FIELD, f"<OrganId> appears {n_ids} times in <{local_name(el)}>",
+                            second_id)
+            organ_id = text_of(id_el)
+            if organ_id is None:
+                self.report(Code.EDXML_MISSING_FIELD, f"<{local_name(el)}/OrganId> is empty", id_el)
+            elif second_id is None:
+                # The same agencies, written the same way, come back in package after package: an Organization
+                # whose code is standard (so that reading it reports nothing) is made once and shared (immutable).
+                get = fields.get
+                key = (organ_id, get("OrganizationInCharge"), get("OrganName"), get("OrganAdd"), get("Email"),
+                       get("Telephone"), get("Fax"), get("Website"))
+                found = _ORGANIZATIONS.get(key)
+                if found is not None:
+                    return found
+                code = self.agency(organ_id, id_el)
+                org = m.Organization(organ_id, code, *key[1:])
+                if code is not None and code.is_standard:
+                    if len(_ORGANIZATIONS) >= 16384:
+                        _ORGANIZATIONS.clear()
+                    _ORGANIZATIONS[key] = org
+                return org
+            code = self.agency(organ_id, id_el)
         get = fields.get
-        return m.Organization(
-            organ_id=organ_id,
-            code=self.agency(organ_id, id_el) if id_el is not None else None,
-            organization_in_charge=get("OrganizationInCharge"),
-            organ_name=get("OrganName"),
-            organ_add=get("OrganAdd"),
-            email=get("Email"),
-            telephone=get("Telephone"),
-            fax=get("Fax"),
-            website=get("Website"),
-        )
+        return m.Organization(organ_id, code, get("OrganizationInCharge"), get("OrganName"), get("OrganAdd"),
+                              get("Email"), get("Telephone"), get("Fax"), get("Website"))
 
     def sender(self, kids: Children, header: etree._Element) -> m.Organization | None:
         el = self.single(kids, "From", header, required=True)

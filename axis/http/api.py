@@ -32,7 +32,7 @@ from axis.errors import AxisError, Code, Problem
 from axis.http.bodies import read_json
 from axis.http.tls import bind_to_certificate
 from axis.intake import Prepared, Refused
-from axis.registry import Agency
+from axis.registry import Agency, DeliveryMode
 from axis.service import AxisService
 from axis.storage.base import AckResult, MailboxItem, MessageView, ReadStore, State, Stored
 from axis.vntime import now as vn_now
@@ -171,24 +171,38 @@ class PackagesResource(ApiResource):
     def _accepted(result: tuple[Prepared, Stored]) -> Answer:
         prepared, stored = result
         warnings = [p.to_dict() for p in prepared.warnings]
-        doc: dict[str, Any] = {
-            "message_id": stored.message_id,
-            "duplicate": stored.duplicate,
-            "recipients": [{"code": code, "mode": mode.value} for code, mode in prepared.recipients],
-            "verdict": {"signature": prepared.signature, "warnings": warnings},
-        }
+        rest: dict[str, Any] = {"verdict": {"signature": prepared.signature, "warnings": warnings}}
         if stored.duplicate:  # where the first copy stands: a failed delivery is never passed off as a success
-            doc["deliveries"] = [{"code": code, "state": state.value} for code, state in stored.deliveries]
+            rest["deliveries"] = [{"code": code, "state": state.value} for code, state in stored.deliveries]
             failed = [code for code, state in stored.deliveries if state in (State.FAILED, State.DEAD)]
             if failed:
                 warnings.append(Problem(Code.DELIVERY_FAILED_EARLIER, ", ".join(failed)).to_dict())
         if stored.withdrawn:
-            doc["withdrawn"] = list(stored.withdrawn)
+            rest["withdrawn"] = list(stored.withdrawn)
         if stored.superseded:
-            doc["superseded"] = list(stored.superseded)
-        answer = _json(doc)
+            rest["superseded"] = list(stored.superseded)
+        # {message_id, duplicate, recipients, verdict, …, receipt}, as json.dumps writes it, with the recipients
+        # (63 of them for a fan-out) written from a fragment per recipient that is encoded once.
+        head = _json({"message_id": stored.message_id, "duplicate": stored.duplicate})
+        recipients = b", ".join([_recipient_json(code, mode) for code, mode in prepared.recipients])
         # The signed receipt goes in as stored: byte for byte what was signed, and no re-encoding.
-        return Answer(202, answer[:-1] + b', "receipt": ' + stored.receipt + b"}")
+        return Answer(202, b"".join((head[:-1], b', "recipients": [', recipients, b"], ", _json(rest)[1:-1],
+                                     b', "receipt": ', stored.receipt, b"}")))
+
+
+_RECIPIENT_JSON: dict[str, tuple[DeliveryMode, bytes]] = {}
+
+
+def _recipient_json(code: str, mode: DeliveryMode) -> bytes:
+    """``{"code": …, "mode": …}`` of one recipient of an answer (codes and modes repeat from package to package)."""
+    found = _RECIPIENT_JSON.get(code)
+    if found is not None and found[0] is mode:
+        return found[1]
+    encoded = _json({"code": code, "mode": mode.value})
+    if len(_RECIPIENT_JSON) >= 65536:
+        _RECIPIENT_JSON.clear()
+    _RECIPIENT_JSON[code] = (mode, encoded)
+    return encoded
 
 
 def _item(item: MailboxItem, priority: PriorityConfig) -> dict[str, Any]:

@@ -13,6 +13,7 @@ a recipient's history is those entries followed by its own.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
@@ -271,6 +272,13 @@ def _owner(owner: str) -> tuple[str, str]:
     return f"d.recipient = ? AND {_IN_MAILBOX} AND mode != 'peer'", owner
 
 
+# The deliveries of one package that share a mode and a target, from a JSON array of recipient codes.
+_INSERT_DELIVERIES = (
+    "INSERT INTO deliveries (message_seq, recipient, mode, target, state, priority, accepted_ns, next_attempt_ns, "
+    f"updated_at) SELECT ?1, value, ?2, ?3, '{State.QUEUED.value}', ?4, ?5, ?6, ?7 FROM json_each(?8)")
+_JSON_LIST = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _mailbox_item(row: tuple) -> MailboxItem:  # type: ignore[type-arg]
     return MailboxItem(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], State(row[9]))
 
@@ -287,6 +295,9 @@ class SqliteStore:
             # The mailbox index takes one row per recipient at a random place: with SQLite's default 2 MB
             # cache a fan-out to 63 agencies re-read index pages from the OS on every package.
             self.conn.execute("PRAGMA cache_size = -65536")
+            # Each INSERT inside the group's transaction keeps the pages it changes in a statement journal; by
+            # default one over 64 KiB spills to a temporary file, which a fan-out's random index pages always did.
+            self.conn.execute("PRAGMA temp_store = MEMORY")
 
     def close(self) -> None:
         self.db.close()
@@ -420,22 +431,26 @@ class SqliteStore:
             (msg.message_id, msg.kind, msg.sender, msg.document_id, msg.doc_sender, msg.status_code, msg.priority,
              msg.sha256, len(msg.data), msg.accepted_at, msg.accepted_ns, msg.signature, msg.receipt,
              msg.business_type, msg.original_id)).lastrowid
+        assert seq is not None
         at = msg.accepted_at
-        c.executemany(
-            "INSERT INTO deliveries (message_seq, recipient, mode, target, state, priority, accepted_ns, "
-            "next_attempt_ns, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
-            [(seq, d.recipient, d.mode, d.target, State.QUEUED.value, msg.priority, msg.accepted_ns,
-              None if d.mode in ("pull", "peer") else msg.accepted_ns, at) for d in msg.deliveries])
-        # One "queued" entry names every recipient (by mode): a document to 63 agencies stays one write, not 64.
+        # One INSERT per (mode, target) rather than one per delivery: each statement journals every page it
+        # changes once, and a fan-out's rows land on as many random pages of the mailbox index as it has recipients.
+        groups: dict[tuple[str, str | None], list[str]] = {}
         by_mode: dict[str, list[str]] = {}
         for d in msg.deliveries:
+            groups.setdefault((d.mode, d.target), []).append(d.recipient)
             by_mode.setdefault(d.mode, []).append(d.recipient)
+        for (mode, target), codes in groups.items():
+            c.execute(_INSERT_DELIVERIES, (seq, mode, target, msg.priority, msg.accepted_ns,
+                                           None if mode in ("pull", "peer") else msg.accepted_ns, at,
+                                           _JSON_LIST(codes)))
+        # One "queued" entry names every recipient (by mode): a document to 63 agencies stays one write, not 64.
         queued = "; ".join(f"{mode}: {', '.join(codes)}" for mode, codes in by_mode.items())
-        ledger = [(seq, None, Event.ACCEPTED.value, at, f"{msg.kind} from {msg.sender}, {len(msg.data)} bytes"
-                  + (f", relayed along route {msg.via}" if msg.via else "")),
-                  (seq, None, Event.QUEUED.value, at, queued)]
-        c.executemany("INSERT INTO transport_ledger (message_seq, recipient, event, at, detail) VALUES (?,?,?,?,?)",
-                      ledger)
+        c.execute("INSERT INTO transport_ledger (message_seq, recipient, event, at, detail) "
+                  "VALUES (?1, NULL, ?2, ?3, ?4), (?1, NULL, ?5, ?3, ?6)",
+                  (seq, Event.ACCEPTED.value, at, f"{msg.kind} from {msg.sender}, {len(msg.data)} bytes"
+                   + (f", relayed along route {msg.via}" if msg.via else ""),
+                   Event.QUEUED.value, queued))
         if msg.business is not None:
             self._insert_business(seq, msg.business)
         return Stored(msg.message_id, msg.receipt, duplicate=False)

@@ -17,7 +17,6 @@ import pickle
 import signal
 import sys
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -27,7 +26,7 @@ from axis.config import load
 from axis.errors import Code, Problem
 from axis.intake import Intake, Refused
 from axis.vntime import now as vn_now
-from axis.workers.frames import ERROR, FAILED, HEADER, JOB, PREPARED, READY, REFUSED, encode
+from axis.workers.frames import ERROR, FAILED, HEADER, JOB, PREPARED, READY, REFUSED, encode, pack_prepared
 
 log = logging.getLogger("axis.intake")
 
@@ -78,7 +77,7 @@ def serve(stdin: BinaryIO, out_fd: int, config_path: Path, data_dir: Path | None
             log.exception("intake of job %s failed", job_id)
             send(ERROR, job_id, f"{type(exc).__name__}: {exc}")
         else:
-            send(PREPARED, job_id, replace(prepared, message=replace(prepared.message, data=b"")))
+            send(PREPARED, job_id, pack_prepared(prepared))
     return 0
 
 

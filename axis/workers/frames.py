@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import pickle
 import struct
+from dataclasses import replace
 from typing import Any
+
+from axis.intake import Prepared
+from axis.registry import DeliveryMode
+from axis.storage.base import NewDelivery
 
 HEADER = struct.Struct(">I")
 MAX_FRAME = 1 << 30
 
 # Kinds of frames.  To the child: JOB (job_id, agency key, bytes).  From the child: READY (info dict),
-# FAILED (why it cannot start), PREPARED (job_id, Prepared without data), REFUSED (job_id, Refused),
+# FAILED (why it cannot start), PREPARED (job_id, pack_prepared(prepared)), REFUSED (job_id, Refused),
 # ERROR (job_id, text).
 JOB, READY, FAILED, PREPARED, REFUSED, ERROR = "job", "ready", "failed", "prepared", "refused", "error"
 
@@ -47,3 +52,34 @@ class Decoder:
         if offset:
             del buffer[:offset]
         return frames
+
+
+# A Prepared crosses as (message without its bytes or deliveries, the deliveries as (recipient, mode, target)
+# tuples, the recipients as (code, mode value), signature, warnings): a fan-out to 63 agencies pickled 63
+# NewDelivery objects each way; tuples of strings pickle and load several times faster, and the objects are
+# made again here from a cache (the same recipients come back in package after package).
+_MODES = {mode.value: mode for mode in DeliveryMode}
+_DELIVERIES: dict[tuple[str, str, str | None], NewDelivery] = {}
+
+
+def pack_prepared(prepared: Prepared) -> tuple[Any, ...]:
+    message = prepared.message
+    return (replace(message, data=b"", deliveries=()),
+            tuple([(d.recipient, d.mode, d.target) for d in message.deliveries]),
+            tuple([(code, mode._value_) for code, mode in prepared.recipients]),
+            prepared.signature, prepared.warnings)
+
+
+def unpack_prepared(packed: tuple[Any, ...], data: bytes) -> Prepared:
+    """The Prepared that :func:`pack_prepared` was given, its message's bytes being ``data``."""
+    message, deliveries, recipients, signature, warnings = packed
+    made = []
+    for row in deliveries:
+        delivery = _DELIVERIES.get(row)
+        if delivery is None:
+            if len(_DELIVERIES) >= 65536:
+                _DELIVERIES.clear()
+            delivery = _DELIVERIES[row] = NewDelivery(*row)
+        made.append(delivery)
+    return Prepared(replace(message, data=data, deliveries=tuple(made)), signature, warnings,
+                    tuple([(code, _MODES[mode]) for code, mode in recipients]))

@@ -19,7 +19,6 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList, succeed
@@ -29,7 +28,7 @@ from twisted.python.failure import Failure
 
 from axis.errors import AxisError, Code, Problem
 from axis.intake import Prepared
-from axis.workers.frames import ERROR, FAILED, JOB, PREPARED, READY, REFUSED, Decoder, encode
+from axis.workers.frames import ERROR, FAILED, JOB, PREPARED, READY, REFUSED, Decoder, encode, unpack_prepared
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +95,7 @@ class _Child(ProcessProtocol):
                 return
             d, data = entry
             if kind == PREPARED:
-                prepared: Prepared = frame[2]
-                d.callback(replace(prepared, message=replace(prepared.message, data=data)))
+                d.callback(unpack_prepared(frame[2], data))
             elif kind == REFUSED:
                 d.errback(Failure(frame[2]))
             else:

@@ -239,3 +239,24 @@ def test_a_crash_inside_the_checker_becomes_an_internal_error_not_an_exception(m
     v = verdict(edoc())
     assert codes(v) == ["internal.error"] and not v.acceptable
     assert "bug" not in v.to_dict()["errors"][0]["message"]
+
+
+def test_recipients_read_the_same_way_every_time_and_problems_are_reported_every_time() -> None:
+    # Organizations with a standard code are remembered between packages: what was read must not change, and a
+    # code that reading reports (nonstandard, invalid, duplicated) must be reported in every package.
+    to_xml = ("<edXML:To><edXML:OrganId>000.00.00.H41</edXML:OrganId><edXML:OrganName>Tỉnh A</edXML:OrganName>"
+              "<edXML:Email>a@b.vn</edXML:Email></edXML:To>"
+              "<edXML:To><edXML:OrganId>000.00.00.H41</edXML:OrganId><edXML:OrganName>Tỉnh B</edXML:OrganName></edXML:To>"
+              "<edXML:To><edXML:OrganId>vxp.saas.03</edXML:OrganId></edXML:To>"
+              "<edXML:To><edXML:OrganId>H41</edXML:OrganId></edXML:To>")
+    for _ in range(3):
+        v = verdict(edoc(to_xml=to_xml))
+        pkg = v.package
+        assert isinstance(pkg, EdocPackage)
+        assert [(t.organ_id, t.organ_name, t.email) for t in pkg.to] == [
+            ("000.00.00.H41", "Tỉnh A", "a@b.vn"), ("000.00.00.H41", "Tỉnh B", None), ("vxp.saas.03", None, None),
+            ("H41", None, None)]
+        assert pkg.to[0].code is not None and pkg.to[0].code.canonical == "000.00.00.H41"
+        assert codes(v).count("edxml.duplicate-to") == 1  # the second 000.00.00.H41
+        assert codes(v).count("agency.nonstandard-code") == 1  # vxp.saas.03, every time
+        assert codes(v).count("edxml.dual-address") == 1  # H41 is 000.00.00.H41 again

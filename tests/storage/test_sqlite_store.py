@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from axis.errors import AxisError
+from axis.errors import AxisError, Code
 from axis.storage.base import AckResult, BusinessEvent, NewDelivery, NewMessage, State, WriteStore
 from axis.storage.sqlite import SqliteStore, open_database
 from axis.storage.writer import Writer
@@ -335,3 +335,90 @@ def test_a_retry_scheduled_before_the_clock_went_back_is_due(store: SqliteStore)
     now = time.time_ns()
     assert store.due_pushes(now, 10) == []
     assert [j.message_id for j in store.due_pushes(now, 10, horizon_ns=now + 660 * 10**9)] == ["m1"]
+
+
+def test_every_recipient_of_a_fan_out_gets_its_own_delivery_row_whatever_its_mode(store: SqliteStore) -> None:
+    # Deliveries are inserted one statement per (mode, target): each row must still carry its own mode and target,
+    # only pushes are due for an attempt, and a code that looks like a number stays the text it was.
+    pulls = tuple(f"{i:03d}.00.00.H41" for i in range(63)) + ("020100107370",)
+    deliveries = (tuple(NewDelivery(code, "pull") for code in pulls)
+                  + (NewDelivery(G12, "push", "http://127.0.0.1:1/g12"), NewDelivery(G22, "push", "http://127.0.0.1:1/g22"),
+                     NewDelivery("000.00.00.K01", "upstream", "national")))
+    msg = message(1, priority=3)
+    put(store, NewMessage(**{**msg.__dict__, "deliveries": deliveries}))
+    rows = store.conn.execute("SELECT recipient, typeof(recipient), mode, target, state, priority, accepted_ns, "
+                              "next_attempt_ns, updated_at FROM deliveries WHERE message_seq = 1").fetchall()
+    assert sorted(r[0] for r in rows) == sorted(d.recipient for d in deliveries)
+    by_code = {r[0]: r[1:] for r in rows}
+    for d in deliveries:
+        due = None if d.mode == "pull" else msg.accepted_ns
+        assert by_code[d.recipient] == ("text", d.mode, d.target, "queued", 3, msg.accepted_ns, due, AT)
+    assert all(len(store.mailbox(code, 10)) == 1 for code in pulls)
+    assert {j.recipient for j in store.due_pushes(msg.accepted_ns, 10)} == {G12, G22, "000.00.00.K01"}
+    view = store.message("m1")
+    assert view is not None and [e.event for e in view.ledger] == ["accepted", "queued"]
+    assert view.ledger[1].detail.startswith("pull: 000.00.00.H41, 001.00.00.H41")
+    assert "push: 000.00.00.G12, 000.00.00.G22; upstream: 000.00.00.K01" in view.ledger[1].detail
+
+
+def test_a_recipient_twice_in_one_package_is_refused_whole(store: SqliteStore) -> None:
+    with pytest.raises(sqlite3.IntegrityError):
+        put(store, message(1, to=(H41, G12, H41)))
+    assert store.conn.execute("SELECT count(*) FROM deliveries").fetchone() == (0,)
+    assert store.conn.execute("SELECT count(*) FROM messages").fetchone() == (0,)
+
+
+def _run_writer(path: Path, jobs: list[Callable[[WriteStore], object]]) -> list[tuple[object, BaseException | None]]:
+    """Submit ``jobs`` while the writer is held, so that they form one group; their outcomes in order."""
+    results: list[tuple[object, BaseException | None]] = []
+    done, hold = threading.Event(), threading.Event()
+    writer = Writer(lambda: SqliteStore(path), lambda report: report(), max_batch=64)
+    writer.start()
+    writer.submit(lambda s: hold.wait(10), lambda v, e: None)  # the writer waits here while the group gathers
+
+    def collect(value: object, error: BaseException | None) -> None:
+        results.append((value, error))
+        if len(results) == len(jobs):
+            done.set()
+    for job in jobs:
+        writer.submit(job, collect)
+    hold.set()
+    assert done.wait(30)
+    writer.stop()
+    return results
+
+
+def test_a_job_refused_before_it_writes_is_run_once_and_the_others_commit(tmp_path: Path) -> None:
+    path = open_database(tmp_path)
+    calls: list[int] = []
+
+    def refused(store: WriteStore) -> None:
+        calls.append(1)
+        store.duplicate(G22, "0" * 64)  # reads only, then refuses
+        raise AxisError.of(Code.DOCUMENT_CONFLICT, "refused before writing")
+
+    jobs: list[Callable[[WriteStore], object]] = [lambda s, n=n: s.store_message(message(n)).message_id
+                                                  for n in range(5)]
+    results = _run_writer(path, [*jobs[:2], refused, *jobs[2:]])
+    assert [v for v, e in results] == ["m0", "m1", None, "m2", "m3", "m4"]
+    assert isinstance(results[2][1], AxisError) and results[2][1].code is Code.DOCUMENT_CONFLICT
+    assert calls == [1]  # nothing to roll back: the group was not run again
+    reader = SqliteStore(path, readonly=True)
+    assert sorted(i.message_id for i in reader.mailbox(H41, 100)) == ["m0", "m1", "m2", "m3", "m4"]
+
+
+def test_a_job_refused_after_it_wrote_is_rolled_back_alone(tmp_path: Path) -> None:
+    path = open_database(tmp_path)
+
+    def half_done(store: WriteStore) -> None:
+        store.store_message(message(999, to=(G12,)))
+        raise AxisError.of(Code.DOCUMENT_CONFLICT, "refused after writing")
+
+    results = _run_writer(path, [lambda s: s.store_message(message(1)).message_id, half_done,
+                                 lambda s: s.store_message(message(2)).message_id])
+    assert [v for v, e in results] == ["m1", None, "m2"]
+    assert isinstance(results[1][1], AxisError) and results[1][1].code is Code.DOCUMENT_CONFLICT
+    reader = SqliteStore(path, readonly=True)
+    assert reader.message("m999") is None and reader.mailbox(G12, 10) == []
+    assert sorted(i.message_id for i in reader.mailbox(H41, 10)) == ["m1", "m2"]  # each stored once
+    assert reader.conn.execute("SELECT count(*) FROM transport_ledger").fetchone() == (4,)

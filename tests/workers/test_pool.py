@@ -75,3 +75,26 @@ class IntakePoolTests(unittest.TestCase):
         yield stopped
         assert len({r.message.message_id for r in results}) == 20
         assert all(c.exited for c in self.pool.children)
+
+
+def test_a_prepared_package_crosses_the_pipe_unchanged() -> None:
+    from axis.errors import Code, Problem
+    from axis.storage.base import NewDelivery, NewMessage
+    from axis.workers.frames import PREPARED, Decoder, encode, pack_prepared, unpack_prepared
+
+    modes = [DeliveryMode.PULL, DeliveryMode.PUSH, DeliveryMode.UPSTREAM] * 21
+    codes = [f"{i:03d}.00.00.H41" for i in range(63)]
+    targets = {DeliveryMode.PULL: None, DeliveryMode.PUSH: "http://127.0.0.1:9/in", DeliveryMode.UPSTREAM: "national"}
+    message = NewMessage(
+        message_id="m1", kind="edoc", sender=G22, document_id="d", doc_sender=G22, status_code=None, priority=3,
+        sha256="0" * 64, data=b"<edXML/>", accepted_at="2026-11-22T10:00:00.000+07:00", accepted_ns=1,
+        signature="valid", receipt=b"{}", deliveries=tuple(NewDelivery(c, m.value, targets[m]) for c, m in zip(codes, modes)),
+        business_type=3, original_id="o", replaces=(("o", (codes[0],)),))
+    prepared = Prepared(message, {"class": "valid"}, (Problem(Code.AGENCY_NONSTANDARD_CODE, "x"),),
+                        tuple(zip(codes, modes)))
+    for _ in range(2):  # the second time through the daemon side's cache of delivery rows
+        (frame,) = Decoder().feed(encode(PREPARED, 7, pack_prepared(prepared)))
+        assert frame[:2] == (PREPARED, 7) and b"<edXML/>" not in encode(PREPARED, 7, pack_prepared(prepared))
+        again = unpack_prepared(frame[2], b"<edXML/>")
+        assert again == prepared and again.needs_push
+        assert all(type(m) is DeliveryMode for _, m in again.recipients)
