@@ -48,6 +48,11 @@ def children(el: etree._Element) -> Children:
     return out
 
 
+def _is_number(raw: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` is also true of ``²`` (which ``int`` refuses) and ``٣`` (which it reads as 3)."""
+    return raw.isascii() and raw.isdigit()
+
+
 def text_of(el: etree._Element | None) -> str | None:
     if el is None or el.text is None:
         return None
@@ -260,7 +265,7 @@ class _Reader:
         doc_type = None
         if type_el is not None:
             raw = text_of(type_el)
-            if raw is not None and raw.isdigit() and int(raw) in m.BUSINESS_DOC_TYPES:
+            if raw is not None and _is_number(raw) and int(raw) in m.BUSINESS_DOC_TYPES:
                 doc_type = int(raw)
             else:
                 self.report(Code.EDXML_INVALID_VALUE, f"BussinessDocType {raw!r} is not 0, 1, 2 or 3", type_el)
@@ -312,7 +317,7 @@ class _Reader:
         prio_el = self.single(kids, "Priority", el, required=False)
         priority_raw = text_of(prio_el)
         if priority_raw is not None:
-            if priority_raw.isdigit() and 0 <= int(priority_raw) <= 4:
+            if _is_number(priority_raw) and 0 <= int(priority_raw) <= 4:
                 priority = int(priority_raw)
             else:
                 self.report(Code.EDXML_INVALID_VALUE, f"Priority {priority_raw!r} is not 0-4", prio_el)
@@ -485,7 +490,7 @@ class _Reader:
         raw_code = text_of(code_el)
         code = None
         if code_el is not None:
-            if raw_code is not None and raw_code.isdigit() and len(raw_code) <= 3:
+            if raw_code is not None and _is_number(raw_code) and len(raw_code) <= 3:
                 code = raw_code.zfill(2)
                 if code not in m.STATUS_CODES:
                     self.report(Code.EDXML_UNKNOWN_STATUS, f"StatusCode {raw_code!r}", code_el)
