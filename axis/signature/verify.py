@@ -42,6 +42,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -296,6 +297,10 @@ class _Cert:
 def _load_cert(b64: str) -> _Cert:
     """Certificates repeat (one per agency), so parse each once; ValueError when unreadable."""
     cert = x509.load_der_x509_certificate(base64.b64decode("".join(b64.split()), validate=True))
+    try:  # the key is parsed only when asked for: read it now, not in the middle of verifying
+        cert.public_key()
+    except UnsupportedAlgorithm as exc:
+        raise ValueError(f"its public key cannot be used: {exc}") from None
     return _Cert(cert, fingerprint(cert), cert.subject.rfc4514_string(), agency_of(cert))
 
 

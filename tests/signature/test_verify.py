@@ -600,6 +600,25 @@ def test_both_paths_give_one_reason_for_a_key_of_the_wrong_type(kit: SimpleNames
     assert reasons == {"signature.malformed"}
 
 
+def _unknown_key_algorithm(kit: SimpleNamespace, root: etree._Element) -> None:
+    """The certificate's SubjectPublicKeyInfo says 1.2.840.113549.9.1.1 instead of rsaEncryption (1.2.840.113549.1.1.1)."""
+    el = kit.ds(kit.signature(root), "X509Certificate")
+    der = base64.b64decode("".join((el.text or "").split()))
+    rsa_encryption = bytes.fromhex("06092a864886f70d010101")
+    assert der.count(rsa_encryption) == 1
+    el.text = base64.b64encode(der.replace(rsa_encryption, bytes.fromhex("06092a864886f70d090101"))).decode("ascii")
+
+
+def test_a_certificate_with_an_unknown_key_algorithm_is_malformed(kit: SimpleNamespace, test_pki, signed_pi: bytes,
+                                                                   signed: bytes) -> None:
+    # found by fuzzing (tests/fuzz/corpus/crash-unknown-key-algorithm.edxml): the certificate parses, its key
+    # only when asked for, and cryptography's UnsupportedAlgorithm became an internal.error
+    for data in (signed, signed_pi):
+        verdict = kit.judge(kit.mutate(data, lambda root: _unknown_key_algorithm(kit, root)), test_pki.trust)
+        kit.assert_refused(verdict, "signature.malformed")
+        assert "X509Certificate" in verdict.signature.problem.detail
+
+
 @pytest.mark.parametrize("position", ["first", "middle"])
 def test_signature_elsewhere_in_the_header_with_its_tail(kit: SimpleNamespace, test_pki, signed: bytes,
                                                          position: str) -> None:
