@@ -53,6 +53,11 @@ def _is_number(raw: str) -> bool:
     return raw.isascii() and raw.isdigit()
 
 
+def _small_number(raw: str | None) -> int | None:
+    """The value of a short field of ASCII digits, else None (``int`` refuses more than 4,300 digits)."""
+    return int(raw) if raw is not None and _is_number(raw) and len(raw) <= 9 else None
+
+
 def text_of(el: etree._Element | None) -> str | None:
     if el is None or el.text is None:
         return None
@@ -265,8 +270,9 @@ class _Reader:
         doc_type = None
         if type_el is not None:
             raw = text_of(type_el)
-            if raw is not None and _is_number(raw) and int(raw) in m.BUSINESS_DOC_TYPES:
-                doc_type = int(raw)
+            value = _small_number(raw)
+            if value in m.BUSINESS_DOC_TYPES:
+                doc_type = value
             else:
                 self.report(Code.EDXML_INVALID_VALUE, f"BussinessDocType {raw!r} is not 0, 1, 2 or 3", type_el)
         info = None
@@ -317,8 +323,9 @@ class _Reader:
         prio_el = self.single(kids, "Priority", el, required=False)
         priority_raw = text_of(prio_el)
         if priority_raw is not None:
-            if _is_number(priority_raw) and 0 <= int(priority_raw) <= 4:
-                priority = int(priority_raw)
+            value = _small_number(priority_raw)
+            if value is not None and 0 <= value <= 4:
+                priority = value
             else:
                 self.report(Code.EDXML_INVALID_VALUE, f"Priority {priority_raw!r} is not 0-4", prio_el)
         known = {"Priority", "SphereOfPromulgation", "TyperNotation", "PromulgationAmount", "PageAmount",

@@ -167,6 +167,8 @@ def seeds(signer: pki.Issued, signer_ec: pki.Issued, other: pki.Issued) -> dict[
                                        "2026/13/40 25:61:61</edXML:Timestamp></edXML:TraceHeader>"), "acceptable"),
         "priority-superscript-two": (base.replace(b"<edXML:Priority>2<", "<edXML:Priority>²<".encode(), 1),
                                      "edxml.invalid-value"),
+        "priority-5000-digits": (base.replace(b"<edXML:Priority>2<", b"<edXML:Priority>" + b"9" * 5000 + b"<", 1),
+                                 "edxml.invalid-value"),
         "business-arabic-indic-three": (edoc(business="<edXML:Bussiness><edXML:BussinessDocType>٣"
                                                       "</edXML:BussinessDocType></edXML:Bussiness>"),
                                         "edxml.invalid-value"),
