@@ -8,9 +8,10 @@ fuzzer reads them from ../shared/interop/ when they are there.  Signed seeds are
 a throw-away CA made here, valid from 2026-01-01 for a hundred years; the harness and the
 tests trust that CA and judge at the fixed time :data:`JUDGED_AT`, so the seeds stay valid.
 
-Seeds named ``crash-*`` are inputs a fuzzer found, kept byte for byte (this script leaves
-them and their lines in ``expected.json`` alone).  ``expected.json`` maps each seed to what the checker must say about it: ``"acceptable"``
-or the one error code it must carry.  It is written from the table below, by hand, not
+Seeds named ``crash-*`` made the checker fail before a fix (as a fuzzer found them, or rebuilt
+from its traceback), kept byte for byte (this script leaves them and their lines in
+``expected.json`` alone).  ``expected.json`` maps each seed to what the checker must say about
+it: ``"acceptable"`` or the one error code it must carry.  It is written from the table below, by hand, not
 from the checker's output, and this script refuses to write a corpus that disagrees.
 """
 
@@ -42,7 +43,7 @@ ISSUED_FROM = datetime(2026, 1, 1, tzinfo=VN_TZ)
 JUDGED_AT = datetime(2026, 6, 1, 12, 0, tzinfo=VN_TZ)
 GIB = 1 << 30
 FOUND = "crash-"
-"""Seeds named so are inputs a fuzzer found (a crash, a hang or an internal.error, since fixed): never regenerated."""
+"""Seeds named so made the checker fail before a fix (an internal.error, a crash or a hang): never regenerated."""
 
 # ----------------------------------------------------------------------------- zip files, by hand
 
