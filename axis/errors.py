@@ -56,6 +56,8 @@ class Code(enum.Enum):
                             "Không chấp nhận khai báo hoặc tham chiếu thực thể XML")
     XML_TEXT_TOO_LONG = ("xml.text-too-long", _E, 413, "A text node outside the attachments is too long",
                          "Nội dung văn bản ngoài tệp đính kèm quá dài")
+    XML_LIMIT = ("xml.limit-exceeded", _E, 400, "The XML exceeds a parser limit (nesting depth or name length)",
+                 "XML vượt quá giới hạn của bộ phân tích (độ sâu lồng nhau hoặc độ dài tên)")
     # -- edXML structure and fields
     EDXML_NOT_EDXML = ("edxml.not-edxml", _E, 400, "This is not an edXML package (QCVN 102:2016)",
                        "Không phải gói tin edXML (QCVN 102:2016)")

@@ -42,8 +42,9 @@ def parse_iso(text: str) -> datetime:
 
 
 # Java's SimpleDateFormat("yyyy/MM/dd") is lenient about one-digit months and days; so are we.
-_DATE = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})")
-_TIMESTAMP = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2}) (\d{1,2}):(\d{2}):(\d{2})")
+# re.ASCII: without it \d also matches "٢٠٢٦/١١/٢٠", which int() would read as 2026/11/20.
+_DATE = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})", re.ASCII)
+_TIMESTAMP = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2}) (\d{1,2}):(\d{2}):(\d{2})", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,13 +37,15 @@ def test_edxml_dates_and_timestamps_keep_their_raw_text() -> None:
     assert t.raw == "2015/09/20 11:08:36" and t.iso() == "2015-09-20T11:08:36.000+07:00"
 
 
-@pytest.mark.parametrize("raw", ["2018-09-28", "28/09/2018", "2018/02/30", "2018/13/01", "", "2018/09/28x"])
+@pytest.mark.parametrize("raw", ["2018-09-28", "28/09/2018", "2018/02/30", "2018/13/01", "", "2018/09/28x",
+                                 "٢٠١٨/٠٩/٢٨", "２０１８/０９/２８"])
 def test_bad_dates_say_why(raw: str) -> None:
     with pytest.raises(ValueError, match="date"):
         vntime.parse_edxml_date(raw)
 
 
-@pytest.mark.parametrize("raw", ["2018/09/28", "2018/09/28 25:00:00", "2018/09/28T10:00:00", "2018/09/28 10:00"])
+@pytest.mark.parametrize("raw", ["2018/09/28", "2018/09/28 25:00:00", "2018/09/28T10:00:00", "2018/09/28 10:00",
+                                 "2018/09/28 ١٠:٠٠:٠٠"])
 def test_bad_timestamps_say_why(raw: str) -> None:
     with pytest.raises(ValueError, match="time"):
         vntime.parse_edxml_timestamp(raw)

@@ -52,6 +52,16 @@ def children(el: etree._Element) -> Children:
     return out
 
 
+def _is_number(raw: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` is also true of ``²`` (which ``int`` refuses) and ``٣`` (which it reads as 3)."""
+    return raw.isascii() and raw.isdigit()
+
+
+def _small_number(raw: str | None) -> int | None:
+    """The value of a short field of ASCII digits, else None (``int`` refuses more than 4,300 digits)."""
+    return int(raw) if raw is not None and _is_number(raw) and len(raw) <= 9 else None
+
+
 def text_of(el: etree._Element | None) -> str | None:
     if el is None or el.text is None:
         return None
@@ -291,8 +301,9 @@ class _Reader:
         doc_type = None
         if type_el is not None:
             raw = text_of(type_el)
-            if raw is not None and raw.isdigit() and int(raw) in m.BUSINESS_DOC_TYPES:
-                doc_type = int(raw)
+            value = _small_number(raw)
+            if value in m.BUSINESS_DOC_TYPES:
+                doc_type = value
             else:
                 self.report(Code.EDXML_INVALID_VALUE, f"BussinessDocType {raw!r} is not 0, 1, 2 or 3", type_el)
         info = None
@@ -343,8 +354,9 @@ class _Reader:
         prio_el = self.single(kids, "Priority", el, required=False)
         priority_raw = text_of(prio_el)
         if priority_raw is not None:
-            if priority_raw.isdigit() and 0 <= int(priority_raw) <= 4:
-                priority = int(priority_raw)
+            value = _small_number(priority_raw)
+            if value is not None and 0 <= value <= 4:
+                priority = value
             else:
                 self.report(Code.EDXML_INVALID_VALUE, f"Priority {priority_raw!r} is not 0-4", prio_el)
         known = {"Priority", "SphereOfPromulgation", "TyperNotation", "PromulgationAmount", "PageAmount",
@@ -516,7 +528,7 @@ class _Reader:
         raw_code = text_of(code_el)
         code = None
         if code_el is not None:
-            if raw_code is not None and raw_code.isdigit() and len(raw_code) <= 3:
+            if raw_code is not None and _is_number(raw_code) and len(raw_code) <= 3:
                 code = raw_code.zfill(2)
                 if code not in m.STATUS_CODES:
                     self.report(Code.EDXML_UNKNOWN_STATUS, f"StatusCode {raw_code!r}", code_el)

@@ -134,6 +134,13 @@ def _syntax_problem(exc: etree.XMLSyntaxError) -> AxisError:
     line, column = exc.position if exc.position else (None, None)
     message = re.sub(r",? line \d+, column \d+$", "", (exc.msg or str(exc)).strip())
     w = Where(line=line or None, column=column or None)
+    # libxml2's structural limits are not about the package's size (that is checked before parsing):
+    # a 35 KB package nested 5,000 deep must not be answered 413.
+    depth = re.match(r"Excessive depth in document: (\d+)", message)
+    if depth:
+        return AxisError.of(Code.XML_LIMIT, f"elements are nested more than {depth.group(1)} levels deep", w)
+    if message.startswith("Name too long"):
+        return AxisError.of(Code.XML_LIMIT, "an element, attribute or namespace prefix name is too long", w)
     if "huge" in message.lower() or "too long" in message.lower():
         return AxisError.of(Code.BODY_TOO_LARGE, message, w)
     return AxisError.of(Code.XML_NOT_WELL_FORMED, message, w)

@@ -42,6 +42,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -295,7 +296,15 @@ class _Cert:
 @functools.lru_cache(maxsize=4096)
 def _load_cert(b64: str) -> _Cert:
     """Certificates repeat (one per agency), so parse each once; ValueError when unreadable."""
-    cert = x509.load_der_x509_certificate(base64.b64decode("".join(b64.split()), validate=True))
+    try:
+        cert = x509.load_der_x509_certificate(base64.b64decode("".join(b64.split()), validate=True))
+    except x509.InvalidVersion as exc:  # not a ValueError
+        raise ValueError(f"X.509 version: {exc}") from None
+    try:  # cryptography parses the key and the names only when asked: read them now, not in the middle of verifying
+        cert.public_key()
+        cert.issuer  # ValueError when unreadable, like the subject below
+    except UnsupportedAlgorithm as exc:
+        raise ValueError(f"its public key cannot be used: {exc}") from None
     return _Cert(cert, fingerprint(cert), cert.subject.rfc4514_string(), agency_of(cert))
 
 

@@ -213,7 +213,9 @@ def test_a_document_waits_while_the_national_axis_is_down(axes: tuple[Axisd, Axi
         message_id = accepted(province.submit(data, SO_NV))  # accepted here: it waits in the queue
         province.wait_for(lambda: (province.metric(failures) or 0) > before, what="a failed attempt")
         assert province.sent(message_id, SO_NV).json()["recipients"][0]["state"] == "queued"
-        assert (province.metric('axis_upstream_polls_total{result="failed",route="national"}') or 0) > 0
+        # the poll runs on its own clock (every 0.2 s): wait for one to fail rather than assume it already has
+        province.wait_for(lambda: (province.metric('axis_upstream_polls_total{result="failed",route="national"}')
+                                   or 0) > 0, what="a failed poll")
     finally:
         national.start()
     item = national.wait_for(lambda: arrived(national, VPCP, "edoc", doc), timeout=30, what="the document after")

@@ -199,6 +199,21 @@ def test_priority_outside_zero_to_four_is_refused() -> None:
     assert codes(verdict(data)) == ["edxml.invalid-value"]
 
 
+@pytest.mark.parametrize("digits", ["²", "٣", "３", "①", "9" * 5000], ids=["superscript", "arabic-indic", "fullwidth",
+                                                                          "circled", "5000-digits"])
+def test_numbers_are_ascii_digits_only(digits: str) -> None:
+    # "²".isdigit() is true and int("²") raises (an internal.error, found while writing the fuzzer); int("٣") is 3,
+    # which made an Arabic-Indic digit a replacement (BussinessDocType 3) or a priority.  int() also refuses
+    # more than 4,300 digits (sys.get_int_max_str_digits): another internal.error.
+    priority = edoc().replace(b"<edXML:Priority>2</edXML:Priority>", f"<edXML:Priority>{digits}</edXML:Priority>".encode())
+    business = edoc(business=f"<edXML:Bussiness><edXML:BussinessDocType>{digits}</edXML:BussinessDocType>"
+                             "</edXML:Bussiness>")
+    for data in (priority, business, status(code=digits)):
+        v = verdict(data)
+        assert codes(v) == ["edxml.invalid-value"], codes(v)
+        assert not v.acceptable
+
+
 @pytest.mark.parametrize(("data", "code"), [
     (status(code=None), "edxml.missing-field"),  # type: ignore[arg-type]
     (status(response_for=""), "edxml.missing-field"),

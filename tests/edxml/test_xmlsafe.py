@@ -120,3 +120,15 @@ def test_original_bytes_and_hash_are_kept_and_comments_do_not_split_text() -> No
 
 def test_a_utf8_byte_order_mark_is_accepted() -> None:
     assert xmlsafe.parse(b"\xef\xbb\xbf" + edoc()).root.tag == f"{{{NS}}}edXML"
+
+
+@pytest.mark.parametrize("data", [
+    b"<a>" * 5000 + b"</a>" * 5000,  # 35 KB, past libxml2's depth limit of 256
+    b"<" + b"a" * 60000 + b"/>",  # past its name length limit of 50,000
+    b"<a " + b"b" * 60000 + b"='1'/>",
+])
+def test_parser_limits_are_not_reported_as_a_package_too_large(data: bytes) -> None:
+    # found while building the fuzz corpus: these were answered body.too-large (HTTP 413) for packages of a few KB
+    err = refusal(data)
+    assert err.code is Code.XML_LIMIT and err.code.http_status == 400
+    assert "XML_PARSE_HUGE" not in err.problem.detail

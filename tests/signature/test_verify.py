@@ -600,6 +600,62 @@ def test_both_paths_give_one_reason_for_a_key_of_the_wrong_type(kit: SimpleNames
     assert reasons == {"signature.malformed"}
 
 
+def _unknown_key_algorithm(kit: SimpleNamespace, root: etree._Element) -> None:
+    """The certificate's SubjectPublicKeyInfo says 1.2.840.113549.9.1.1 instead of rsaEncryption (1.2.840.113549.1.1.1)."""
+    el = kit.ds(kit.signature(root), "X509Certificate")
+    der = base64.b64decode("".join((el.text or "").split()))
+    rsa_encryption = bytes.fromhex("06092a864886f70d010101")
+    assert der.count(rsa_encryption) == 1
+    el.text = base64.b64encode(der.replace(rsa_encryption, bytes.fromhex("06092a864886f70d090101"))).decode("ascii")
+
+
+def test_a_certificate_with_an_unknown_key_algorithm_is_malformed(kit: SimpleNamespace, test_pki, signed_pi: bytes,
+                                                                   signed: bytes) -> None:
+    # found by fuzzing (tests/fuzz/corpus/crash-unknown-key-algorithm.edxml): the certificate parses, its key
+    # only when asked for, and cryptography's UnsupportedAlgorithm became an internal.error
+    for data in (signed, signed_pi):
+        verdict = kit.judge(kit.mutate(data, lambda root: _unknown_key_algorithm(kit, root)), test_pki.trust)
+        kit.assert_refused(verdict, "signature.malformed")
+        assert "X509Certificate" in verdict.signature.problem.detail
+
+
+@pytest.mark.parametrize("chain", [False, True], ids=["leaf-only", "leaf-and-ca"])
+def test_a_certificate_with_an_unreadable_issuer_is_malformed(kit: SimpleNamespace, test_pki, chain: bool) -> None:
+    # found by fuzzing: the certificate loads, its issuer Name is parsed only when read (to find the leaf
+    # of a chain), and cryptography's ValueError there became an internal.error
+    certificates = [test_pki.agency.cert, test_pki.ca.cert] if chain else [test_pki.agency.cert]
+    data = kit.sign_with_signxml(kit.package(), test_pki.agency, certificates=certificates)
+    issuer = test_pki.ca.cert.subject.public_bytes()
+    country = bytes.fromhex("0603550406") + b"\x13"  # countryName, then its value's tag: PrintableString
+    assert issuer.count(country) == 1
+
+    def break_issuer(root: etree._Element) -> None:
+        el = kit.ds(kit.signature(root), "X509Certificate")
+        der = base64.b64decode("".join((el.text or "").split()))
+        assert der.count(issuer) == 1
+        broken = issuer.replace(country, country[:-1] + b"\x8c")  # the value tagged [12] instead
+        el.text = base64.b64encode(der.replace(issuer, broken)).decode("ascii")
+
+    verdict = kit.judge(kit.mutate(data, break_issuer), test_pki.trust)
+    kit.assert_refused(verdict, "signature.malformed")
+    assert "X509Certificate" in verdict.signature.problem.detail
+
+
+def test_a_certificate_with_an_unknown_x509_version_is_malformed(kit: SimpleNamespace, test_pki, signed: bytes) -> None:
+    # found by fuzzing the certificate's bytes: load_der_x509_certificate raises x509.InvalidVersion,
+    # which is not a ValueError, and it became an internal.error
+    def bad_version(root: etree._Element) -> None:
+        el = kit.ds(kit.signature(root), "X509Certificate")
+        der = bytearray(base64.b64decode("".join((el.text or "").split())))
+        version = der.index(bytes.fromhex("a003020102"))  # [0] { INTEGER 2 }: X.509 v3
+        der[version + 4] = 0x30
+        el.text = base64.b64encode(bytes(der)).decode("ascii")
+
+    verdict = kit.judge(kit.mutate(signed, bad_version), test_pki.trust)
+    kit.assert_refused(verdict, "signature.malformed")
+    assert "version" in verdict.signature.problem.detail
+
+
 @pytest.mark.parametrize("position", ["first", "middle"])
 def test_signature_elsewhere_in_the_header_with_its_tail(kit: SimpleNamespace, test_pki, signed: bytes,
                                                          position: str) -> None:
