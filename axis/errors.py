@@ -98,6 +98,9 @@ class Code(enum.Enum):
     ATTACHMENT_TYPE_MISMATCH = ("attachment.type-mismatch", _W, 200,
                                 "The declared content type differs from the content",
                                 "Kiểu nội dung khai báo khác với nội dung thực tế")
+    ATTACHMENT_ZIP_BOMB = ("attachment.zip-bomb", _W, 200,
+                           "A zip attachment claims to unzip to far more than it holds; axis relays it unopened",
+                           "Tệp nén đính kèm khai báo kích thước giải nén bất thường; trục chuyển nguyên trạng")
     # -- signatures
     SIGNATURE_MALFORMED = ("signature.malformed", _E, 400, "The XML signature is malformed",
                            "Chữ ký số XML không đúng cấu trúc")

@@ -2,13 +2,16 @@
 
 Producers disagree on ``cid:`` prefixes and content types (the VNPT library zips every
 file and may still label it ``application/pdf`` or ``text/plain``), so axis matches ids
-without the prefix and trusts the bytes, not the label.  Nothing is ever unzipped here.
+without the prefix and trusts the bytes, not the label.  Nothing is ever unzipped here: of a zip, only its
+central directory is read (no decompression), to see what it claims to unzip to.
 """
 
 from __future__ import annotations
 
 import binascii
 import hashlib
+import io
+import zipfile
 from dataclasses import dataclass
 
 from axis.edxml.model import Sniffed
@@ -53,11 +56,49 @@ def declared_type_disagrees(declared: str | None, sniffed: Sniffed) -> bool:
     return sniffed in ("zip", "pdf") and label not in ("application/octet-stream", "")
 
 
+# A zip that claims more than this uncompressed, or this many times its own size (past BOMB_FLOOR), is flagged.
+BOMB_BYTES = 1 << 30
+BOMB_RATIO = 1000
+BOMB_FLOOR = 64 << 20
+
+
 @dataclass(frozen=True, slots=True)
 class Decoded:
     size: int
     sha256: str
     sniffed: Sniffed
+    unzipped: int | None = None  # what a zip's central directory says its members unzip to (None: not a zip we read)
+
+    @property
+    def bomb(self) -> bool:
+        u = self.unzipped
+        return u is not None and (u > BOMB_BYTES or (u > BOMB_FLOOR and u > BOMB_RATIO * max(self.size, 1)))
+
+
+def claimed_unzipped(content: bytes, depth: int = 3) -> int | None:
+    """The total uncompressed size a zip's central directory declares for its members, counting what archives
+    stored (not compressed) inside it declare in turn, ``depth`` levels down; None when it cannot be read as a
+    zip.  Nothing is decompressed: only directories and local headers are read."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, NotImplementedError):
+        return None
+    total = 0
+    for info in members[:10_000]:
+        inner = _stored_bytes(content, info) if depth > 0 and info.compress_type == zipfile.ZIP_STORED else None
+        nested = claimed_unzipped(inner, depth - 1) if inner is not None and inner.startswith(_ZIP_MAGIC) else None
+        total += max(info.file_size, nested or 0)
+    return total
+
+
+def _stored_bytes(content: bytes, info: zipfile.ZipInfo) -> bytes | None:
+    """A stored member's own bytes, located through its local header (whose extra field may differ in length)."""
+    head = content[info.header_offset:info.header_offset + 30]
+    if len(head) < 30 or head[:4] != b"PK\x03\x04":
+        return None
+    start = info.header_offset + 30 + int.from_bytes(head[26:28], "little") + int.from_bytes(head[28:30], "little")
+    return content[start:start + info.compress_size]
 
 
 def decode(text: str | None) -> Decoded:
@@ -76,7 +117,9 @@ def decode(text: str | None) -> Decoded:
             content = binascii.a2b_base64(compact, strict_mode=True)
         except (binascii.Error, ValueError) as exc:
             raise ValueError(_explain(compact, exc)) from None
-    return Decoded(size=len(content), sha256=hashlib.sha256(content).hexdigest(), sniffed=sniff(content))
+    sniffed = sniff(content)
+    return Decoded(size=len(content), sha256=hashlib.sha256(content).hexdigest(), sniffed=sniffed,
+                   unzipped=claimed_unzipped(content) if sniffed == "zip" else None)
 
 
 def _explain(compact: str, exc: Exception) -> str:

@@ -53,7 +53,7 @@ def children(el: etree._Element) -> Children:
 
 
 def _is_number(raw: str) -> bool:
-    """ASCII digits only: ``str.isdigit`` is also true of ``²`` (which ``int`` refuses) and ``٣`` (which it reads as 3)."""
+    """ASCII digits only: ``str.isdigit`` is also true of ``²`` (which ``int`` refuses) and ``٣`` (read as 3)."""
     return raw.isascii() and raw.isdigit()
 
 
@@ -440,6 +440,9 @@ class _Reader:
                 size, sha256, sniffed = decoded.size, decoded.sha256, decoded.sniffed
                 if att.declared_type_disagrees(declared, sniffed):
                     self.report(Code.ATTACHMENT_TYPE_MISMATCH, f"declared {declared}, the bytes are {sniffed}", el)
+                if decoded.bomb:
+                    self.report(Code.ATTACHMENT_ZIP_BOMB, f"{decoded.size} bytes that claim to unzip to "
+                                f"{decoded.unzipped} bytes; recipients must not unzip it without limits", el)
         return m.Attachment(
             content_id=att.normalize_content_id(raw_id),
             content_id_raw=raw_id,

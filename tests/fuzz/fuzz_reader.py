@@ -49,9 +49,11 @@ except ImportError:
 if atheris is not None:
     with atheris.instrument_imports(include=["axis", "harness"]):
         import harness
+
         from axis.verdict import Checker
 else:
     import harness
+
     from axis.verdict import Checker
 
 import mutations  # noqa: E402  (not instrumented: it is the fuzzer, not the code under test)

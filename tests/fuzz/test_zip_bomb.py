@@ -1,4 +1,5 @@
-"""Attachments that unzip to gigabytes: axis never unzips, so they cost what their bytes cost.
+"""Attachments that unzip to gigabytes: axis never unzips, so they cost what their bytes cost, and the verdict flags
+them (``attachment.zip-bomb``, a warning: the package is relayed unopened) from what their directories claim.
 
 axis decodes an attachment's base64, hashes it and sniffs its first bytes (``PK\\x03\\x04`` is
 "zip"); it never opens the archive (axis/edxml/attachments.py).  These tests hold it to
@@ -82,9 +83,13 @@ def no_decompression(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("axis tried to decompress an attachment")
 
     for module, names in ((zlib, ("decompress", "decompressobj")), (bz2, ("decompress", "BZ2Decompressor")),
-                          (lzma, ("decompress", "LZMADecompressor")), (zipfile, ("ZipFile",))):
+                          (lzma, ("decompress", "LZMADecompressor"))):
         for name in names:
             monkeypatch.setattr(module, name, trap)
+    # zipfile may read the central directory (what axis does), never a member's content
+    monkeypatch.setattr(zipfile.ZipFile, "open", trap)
+    monkeypatch.setattr(zipfile.ZipFile, "read", trap)
+    monkeypatch.setattr(zipfile, "ZipExtFile", trap)
 
 
 @pytest.mark.parametrize("name", BOMBS)
@@ -105,4 +110,7 @@ def test_a_zip_bomb_attachment_gets_a_verdict_without_being_unzipped(name: str, 
     assert attachment.size == len(archive)  # the size of the archive, not of what it claims to hold
     assert attachment.sha256 == hashlib.sha256(archive).hexdigest()
     assert verdict.to_dict()["attachments"][0]["type"] == "zip"
+    # and the verdict says what it is: the claimed size, read from the directories alone
+    (warning,) = [p for p in verdict.warnings if p.code.code == "attachment.zip-bomb"]
+    assert f"claim to unzip to {claimed_size(archive)} bytes" in warning.detail
     assert peak < 16 * 1024 * 1024, peak  # what unzipping even one member would exceed 64 times over
