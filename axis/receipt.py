@@ -394,8 +394,9 @@ def _write_atomically(path: Path, data: bytes, mode: int) -> None:
         raise
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+def fsync_path(path: Path) -> None:
+    """Flush a file, or a directory's entries (after a rename into it), to disk."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -466,7 +467,7 @@ def _load_or_create(key_path: Path, cert_path: Path, code: str, name: str) -> Re
     _write_atomically(key_path, key_pem, 0o600)
     _write_atomically(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     for directory in {key_path.parent, cert_path.parent}:
-        _fsync_dir(directory)
+        fsync_path(directory)
     signer = ReceiptSigner(key, cert)
     log.info("receipt identity created: key %s (mode 0600), self-signed certificate %s for %s, key_id %s",
              key_path, cert_path, code, signer.key_id)

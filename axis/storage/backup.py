@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import axis
+from axis.receipt import fsync_path
 from axis.storage.sqlite import DB_NAME, migrations
 from axis.vntime import iso
 
@@ -73,14 +74,6 @@ def sha256_file(path: Path) -> str:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _copy(src: Path, dst: Path, mode: int, expect: str | None = None) -> str:
@@ -177,7 +170,7 @@ def _backup(data_dir: Path, db: Path, dest: Path, pages: int, pause: float,
         raise BackupError(f"{db}: {exc}") from None
     db_mode = stat.S_IMODE(db.stat().st_mode)
     part.chmod(db_mode)
-    _fsync_path(part)
+    fsync_path(part)
     files = [FileEntry(DB_NAME, part.stat().st_size, sha256_file(part), db_mode)]
     final = dest / DB_NAME
     os.replace(part, final)
@@ -211,10 +204,10 @@ def _backup(data_dir: Path, db: Path, dest: Path, pages: int, pause: float,
     part = dest / (MANIFEST + _PART)
     written.append(part)
     part.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    _fsync_path(part)
+    fsync_path(part)
     os.replace(part, dest / MANIFEST)
     written.append(dest / MANIFEST)
-    _fsync_path(dest)
+    fsync_path(dest)
     return manifest
 
 
@@ -310,7 +303,7 @@ def restore(src: Path, data_dir: Path, force: bool = False) -> dict[str, Any]:
             staged.append((part, data_dir / entry.name))
             _copy(src / entry.name, part, entry.mode, expect=entry.sha256)
         _check_database(staged[[e.name for e in entries].index(DB_NAME)][0])
-        _fsync_path(data_dir)
+        fsync_path(data_dir)
         # The database last: it is what makes the restore count.  The old database's WAL and index go first,
         # or SQLite would replay the old WAL onto the restored file.
         for part, final in sorted(staged, key=lambda pair: pair[1].name == DB_NAME):
@@ -318,7 +311,7 @@ def restore(src: Path, data_dir: Path, force: bool = False) -> dict[str, Any]:
                 for extra in (f"{db}-wal", f"{db}-shm", f"{db}-journal"):
                     Path(extra).unlink(missing_ok=True)
             os.replace(part, final)
-        _fsync_path(data_dir)
+        fsync_path(data_dir)
     except BaseException:
         for part, _ in staged:
             part.unlink(missing_ok=True)
