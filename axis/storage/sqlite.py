@@ -272,6 +272,13 @@ def _owner(owner: str) -> tuple[str, str]:
     return f"d.recipient = ? AND {_IN_MAILBOX} AND mode != 'peer'", owner
 
 
+def _owner_any_state(owner: str) -> tuple[str, str]:
+    """Like :func:`_owner`, in whatever state the deliveries are (a fetch again, an acknowledgement)."""
+    if owner.startswith(ROUTE_KEY):
+        return "d.target = ? AND d.mode = 'peer'", owner[len(ROUTE_KEY):]
+    return "d.recipient = ? AND d.mode NOT IN ('upstream', 'peer')", owner
+
+
 # The deliveries of one package that share a mode and a target, from a JSON array of recipient codes.
 _INSERT_DELIVERIES = (
     "INSERT INTO deliveries (message_seq, recipient, mode, target, state, priority, accepted_ns, next_attempt_ns, "
@@ -482,10 +489,7 @@ class SqliteStore:
     def _owned(self, owner: str, message_id: str) -> list[tuple[int, str, State]]:
         """(message seq, recipient, state) of the deliveries of ``message_id`` that ``owner`` takes (any state):
         at most one for an agency, one per recipient behind it for a pull route's axis."""
-        if owner.startswith(ROUTE_KEY):
-            where, param = "d.target = ? AND d.mode = 'peer'", owner[len(ROUTE_KEY):]
-        else:
-            where, param = "d.recipient = ? AND d.mode NOT IN ('upstream', 'peer')", owner
+        where, param = _owner_any_state(owner)
         return [(r[0], r[1], State(r[2])) for r in self.conn.execute(
             "SELECT d.message_seq, d.recipient, d.state FROM deliveries d JOIN messages m ON m.seq = d.message_seq "
             f"WHERE m.id = ? AND {where} ORDER BY d.recipient", (message_id, param))]
@@ -646,10 +650,7 @@ class SqliteStore:
         return int(row[0])
 
     def fetch(self, recipient: str, message_id: str) -> tuple[MailboxItem, bytes] | None:
-        if recipient.startswith(ROUTE_KEY):
-            where, param = "d.target = ? AND d.mode = 'peer'", recipient[len(ROUTE_KEY):]
-        else:
-            where, param = "d.recipient = ? AND d.mode NOT IN ('upstream', 'peer')", recipient
+        where, param = _owner_any_state(recipient)
         # A copy still live before one taken back, a queued one first (for a route's axis: several recipients).
         row = self.conn.execute(
             f"SELECT {_MAILBOX_COLUMNS}, p.data FROM deliveries d JOIN messages m ON m.seq = d.message_seq "
