@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +33,8 @@ from daemon import AgencySpec, Axisd  # noqa: E402
 from axis.workers.frames import JOB, PREPARED, READY, Decoder, encode  # noqa: E402
 
 
-def run_child(config: Path, data_dir: Path, agency_key: str, bodies: list[bytes]) -> tuple[float, int]:
+def run_child(config: Path, data_dir: Path, agency_key: str, bodies: list[bytes],
+              rate: float = 0.0) -> tuple[float, int]:
     """(CPU seconds the process spent on the packages, packages prepared): from READY to the last answer."""
     proc = subprocess.Popen([sys.executable, "-m", "axis.workers.child", "--config", str(config),
                              "--data-dir", str(data_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
@@ -45,8 +47,15 @@ def run_child(config: Path, data_dir: Path, agency_key: str, bodies: list[bytes]
     stdin = proc.stdin
 
     def feed() -> None:
+        start = time.monotonic()
         for i, body in enumerate(bodies):
+            if rate:  # one job at a time, as they arrive in the daemon: the process waits and wakes for each
+                delay = start + i / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
             stdin.write(encode(JOB, i, agency_key, body))
+            if rate:
+                stdin.flush()
         stdin.close()
     writer = threading.Thread(target=feed)
     writer.start()
@@ -77,6 +86,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--packages", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rate", type=float, default=0.0, help="feed jobs one by one at this rate per second "
+                        "(default: all at once)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="axis-child-") as tmp:
         root = Path(tmp)
@@ -94,7 +105,7 @@ def main() -> int:
         for r in range(args.rounds):
             cpu = {}
             for n in (1, B.FANOUT):
-                seconds, done = run_child(axisd.config, axisd.data_dir, sender, bodies[n])
+                seconds, done = run_child(axisd.config, axisd.data_dir, sender, bodies[n], args.rate)
                 assert done == args.packages
                 cpu[n] = 1000 * seconds / done
             print(f"round {r}: intake process CPU per package: 1 recipient {cpu[1]:.3f} ms, {B.FANOUT} recipients "

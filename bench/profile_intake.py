@@ -52,8 +52,10 @@ def timed(fn: Callable[[], Any], repeat: int) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=300)
-    parser.add_argument("--profile", type=int, default=0, help="cProfile this many prepare() of the 63 document")
+    parser.add_argument("--profile", type=int, default=0, help="cProfile this many prepare() calls")
     parser.add_argument("--sort", default="tottime")
+    parser.add_argument("--recipients", type=int, default=FANOUT, choices=(1, FANOUT),
+                        help="which document --profile runs on")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="axis-prof-") as tmp:
@@ -73,7 +75,7 @@ def main() -> int:
                                 certs[sender]) for n in (1, FANOUT)}
 
         if args.profile:
-            data = docs[FANOUT]
+            data = docs[args.recipients]
             prof = cProfile.Profile()
             prof.enable()
             for _ in range(args.profile):

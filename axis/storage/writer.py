@@ -2,14 +2,21 @@
 
 Every write to the store is a *job*: a function of the store, queued from any thread.
 The writer takes whatever jobs are waiting (up to ``max_batch``), runs each inside its
-own savepoint of one transaction, commits once (one fsync for the whole group), and
-only then reports each job's result.  While one group is being made durable the next
-one gathers, so the commit cost is shared by as many packages as arrive meanwhile.
+own savepoint of one transaction, and commits once.  The group is then handed to the
+*syncer* thread, which makes it durable (``store.make_durable()``: one fsync for every
+group committed since the last one) and only then reports each job's result.  While
+the syncer waits on the disk the writer is already running the next group, so the
+disk's latency no longer limits how many packages a second one writer can take: the
+groups simply grow.  Results are reported in commit order.
 
-A job that raises is rolled back alone and reports its exception; a failed COMMIT
-reports the failure to every job of the group (nothing of it was acknowledged).
-Results are handed to ``deliver``, which the daemon sets to ``reactor.callFromThread``;
-this module itself knows nothing of Twisted.
+A job that raises is rolled back alone and reports its exception; a failed COMMIT or
+a failed sync reports the failure to every job concerned (nothing of it was
+acknowledged).  Results are handed to ``deliver``, which the daemon sets to
+``reactor.callFromThread``; this module itself knows nothing of Twisted.
+
+A committed group is visible to the store's readers before it is durable (for the
+few milliseconds of its fsync).  Only a crash of the machine in that window can undo
+it, and then its senders hold no receipt and send again.
 """
 
 from __future__ import annotations
@@ -47,14 +54,18 @@ class Writer:
         self._deliver = deliver
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._committed: queue.SimpleQueue[Any] = queue.SimpleQueue()  # (reports, committed?) for the syncer
         self._thread: threading.Thread | None = None
+        self._syncer: threading.Thread | None = None
         self.batches = 0
         self.jobs = 0
+        self.syncs = 0
         self.last_error: BaseException | None = None
 
     def start(self) -> None:
         ready = threading.Event()
         failure: list[BaseException] = []
+        opened: list[WriteStore] = []
 
         def run() -> None:
             try:
@@ -63,6 +74,7 @@ class Writer:
                 failure.append(exc)
                 ready.set()
                 return
+            opened.append(store)
             ready.set()
             self._loop(store)
 
@@ -71,18 +83,23 @@ class Writer:
         ready.wait()
         if failure:
             raise failure[0]
+        self._syncer = threading.Thread(target=self._sync_loop, args=(opened[0],), name="axis-db-sync", daemon=True)
+        self._syncer.start()
 
     def submit(self, fn: Callable[[WriteStore], T], done: Outcome) -> None:
-        """Queue ``fn``; ``done(result, error)`` is delivered once the group holding it is committed."""
+        """Queue ``fn``; ``done(result, error)`` is delivered once the group holding it is durable."""
         self._queue.put(_Job(fn, done))
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Finish every queued job, then stop the thread."""
+        """Finish every queued job, make it durable and report it, then stop both threads."""
         if self._thread is None:
             return
         self._queue.put(_STOP)
         self._thread.join(timeout)
         self._thread = None
+        if self._syncer is not None:
+            self._syncer.join(timeout)
+            self._syncer = None
 
     @property
     def backlog(self) -> int:
@@ -90,28 +107,29 @@ class Writer:
 
     def _loop(self, store: WriteStore) -> None:
         stopping = False
-        while not stopping:
-            item = self._queue.get()
-            if item is _STOP:
-                break
-            batch = [item]
-            while len(batch) < self._max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
+        try:
+            while not stopping:
+                item = self._queue.get()
                 if item is _STOP:
-                    stopping = True
                     break
-                batch.append(item)
-            self._run(store, batch)
-        close = getattr(store, "close", None)
-        if close is not None:
-            close()
+                batch = [item]
+                while len(batch) < self._max_batch:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        stopping = True
+                        break
+                    batch.append(item)
+                self._run(store, batch)
+        finally:
+            self._committed.put(_STOP)  # the syncer reports what it holds, then closes the store
 
     def _run(self, store: WriteStore, batch: list[_Job[Any]]) -> None:
         results: list[tuple[Any, BaseException | None]] = []
         storage_error: BaseException | None = None
+        committed = True
         try:
             with store.transaction():
                 for job in batch:
@@ -128,9 +146,43 @@ class Writer:
             log.error("a group of %d writes failed to commit: %s", len(batch), exc)
             self.last_error = exc
             results = [(None, exc)] * len(batch)
+            committed = False
         self.batches += 1
         self.jobs += len(batch)
-        pairs = [(job.done, res) for job, res in zip(batch, results)]
+        self._committed.put(([(job.done, res) for job, res in zip(batch, results)], committed))
+
+    def _sync_loop(self, store: WriteStore) -> None:
+        stopping = False
+        while not stopping:
+            item = self._committed.get()
+            if item is _STOP:
+                break
+            groups = [item]
+            while True:  # every group committed by now shares this one sync
+                try:
+                    item = self._committed.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                groups.append(item)
+            self._sync(store, groups)
+        close = getattr(store, "close", None)
+        if close is not None:
+            close()
+
+    def _sync(self, store: WriteStore, groups: list[tuple[list[tuple[Outcome, tuple[Any, BaseException | None]]],
+                                                          bool]]) -> None:
+        pairs = [pair for reports, _ in groups for pair in reports]
+        if any(committed for _, committed in groups):
+            try:
+                store.make_durable()
+                self.syncs += 1
+            except Exception as exc:  # the disk refused: none of it may be acknowledged
+                log.error("making %d committed writes durable failed: %s", len(pairs), exc)
+                self.last_error = exc
+                pairs = [(done, (None, exc)) for done, _ in pairs]
 
         def report() -> None:
             for done, (value, error) in pairs:

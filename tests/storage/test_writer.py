@@ -1,0 +1,125 @@
+"""The writer's group commit with the fsync apart: nothing is reported before it is on disk."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from axis.storage.sqlite import SqliteStore, open_database
+from axis.storage.writer import Writer
+
+from test_sqlite_store import H41, message
+
+
+class HeldSync(SqliteStore):
+    """A real store whose fsync waits until the test lets it go (or fails, when told to)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, sync_apart=True)
+        self.release = threading.Event()
+        self.entered = threading.Event()
+        self.fail: OSError | None = None
+        self.synced = 0
+
+    def make_durable(self) -> None:
+        self.entered.set()
+        assert self.release.wait(20)
+        if self.fail is not None:
+            raise self.fail
+        super().make_durable()
+        self.synced += 1
+
+
+def _collect(n: int) -> tuple[list[tuple[object, BaseException | None]], threading.Event, object]:
+    results: list[tuple[object, BaseException | None]] = []
+    done = threading.Event()
+
+    def collect(value: object, error: BaseException | None) -> None:
+        results.append((value, error))
+        if len(results) == n:
+            done.set()
+    return results, done, collect
+
+
+def test_sync_apart_uses_normal_and_its_fsync_of_the_wal(tmp_path: Path) -> None:
+    path = open_database(tmp_path)
+    apart, full = SqliteStore(path, sync_apart=True), SqliteStore(path)
+    assert apart.conn.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL: COMMIT does not fsync
+    assert full.conn.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL: COMMIT does
+    with apart.transaction():
+        apart.store_message(message(1))
+    apart.make_durable()
+    assert apart._wal is not None and os.fstat(apart._wal[0]).st_ino == os.stat(f"{path}-wal").st_ino
+    full.make_durable()  # nothing to do: its COMMIT was durable
+    assert full._wal is None
+    apart.close()
+    full.close()
+    assert [i.message_id for i in SqliteStore(path, readonly=True).mailbox(H41, 10)] == ["m1"]
+
+
+def test_nothing_is_reported_before_it_is_durable_and_groups_share_one_fsync(tmp_path: Path) -> None:
+    path = open_database(tmp_path)
+    holder: list[HeldSync] = []
+
+    def open_store() -> HeldSync:
+        holder.append(HeldSync(path))
+        return holder[0]
+    results, done, collect = _collect(30)
+    writer = Writer(open_store, lambda report: report(), max_batch=4)
+    writer.start()
+    store = holder[0]
+    for n in range(30):
+        writer.submit(lambda s, n=n: s.store_message(message(n)).message_id, collect)
+    assert store.entered.wait(10)
+    deadline = time.monotonic() + 10
+    while writer.batches < 8 and time.monotonic() < deadline:  # the writer goes on while the fsync is held
+        time.sleep(0.01)
+    assert writer.batches >= 8 and results == []  # committed (readers see it), not yet reported
+    assert len(SqliteStore(path, readonly=True).mailbox(H41, 100)) == 30
+    store.release.set()
+    assert done.wait(20)
+    writer.stop()
+    assert [v for v, _ in results] == [f"m{n}" for n in range(30)]  # in commit order
+    assert 1 <= store.synced < writer.batches  # the groups committed during one fsync shared the next
+
+
+def test_a_failed_fsync_is_reported_to_every_job_it_covered(tmp_path: Path) -> None:
+    path = open_database(tmp_path)
+    holder: list[HeldSync] = []
+
+    def open_store() -> HeldSync:
+        holder.append(HeldSync(path))
+        return holder[0]
+    results, done, collect = _collect(5)
+    writer = Writer(open_store, lambda report: report())
+    writer.start()
+    store = holder[0]
+    store.fail = OSError(5, "Input/output error")
+    for n in range(5):
+        writer.submit(lambda s, n=n: s.store_message(message(n)).message_id, collect)
+    store.release.set()
+    assert done.wait(20)
+    assert all(value is None and isinstance(error, OSError) for value, error in results)
+    assert writer.last_error is store.fail
+    store.fail = None  # the disk is back: the next write is reported as it is
+    later, again, collect_again = _collect(1)
+    writer.submit(lambda s: s.store_message(message(9)).message_id, collect_again)
+    assert again.wait(20)
+    writer.stop()
+    assert later == [("m9", None)]
+
+
+@pytest.mark.parametrize("apart", [True, False])
+def test_stop_reports_every_queued_job(tmp_path: Path, apart: bool) -> None:
+    path = open_database(tmp_path)
+    results, done, collect = _collect(50)
+    writer = Writer(lambda: SqliteStore(path, sync_apart=apart), lambda report: report(), max_batch=8)
+    writer.start()
+    for n in range(50):
+        writer.submit(lambda s, n=n: s.store_message(message(n)).message_id, collect)
+    writer.stop()
+    assert done.is_set() and [v for v, _ in results] == [f"m{n}" for n in range(50)]
