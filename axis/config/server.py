@@ -38,11 +38,18 @@ class ServerConfig:
 
 
 def _auto() -> int:
-    return max(1, os.cpu_count() or 1)
+    """One per core this process may run on, less the core the daemon itself needs (its reactor and writer), at
+    least one.  On two cores two intake processes were slower than one (bench/bench_load.py): four busy processes
+    on two cores take turns, and each turn starts on caches another one emptied."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores - 1)
 
 
 def _intake_processes(s: _Section) -> int:
-    """``"auto"`` (the default: one per CPU core, at least 1) or a count 0..64 (0: no separate processes)."""
+    """``"auto"`` (the default: one per CPU core but one, at least 1) or a count 0..64 (0: no separate processes)."""
     raw = s.get("intake_processes", object, "auto")
     if raw == "auto":
         return _auto()

@@ -238,3 +238,12 @@ def test_vxp_errors_name_the_key(tmp_path: Path, text: str, key: str, fragment: 
     with pytest.raises(ConfigError) as info:
         load(write(tmp_path, AXIS + text))
     assert info.value.key == key and fragment in info.value.problem
+
+
+@pytest.mark.parametrize(("cores", "expected"), [(1, 1), (2, 1), (4, 3), (16, 15)])
+def test_auto_intake_processes_leave_the_daemon_a_core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       cores: int, expected: int) -> None:
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(cores)))
+    path = write(tmp_path, '[axis]\ncode = "H41.99"\n[server]\nintake_processes = "auto"\n')
+    assert load(path).server.intake_processes == expected
+    assert load(write(tmp_path, '[axis]\ncode = "H41.99"\n[server]\nintake_processes = 3\n')).server.intake_processes == 3
