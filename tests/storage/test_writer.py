@@ -8,11 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
+from test_sqlite_store import H41, message
 
 from axis.storage.sqlite import SqliteStore, open_database
 from axis.storage.writer import Writer
-
-from test_sqlite_store import H41, message
 
 
 class HeldSync(SqliteStore):
