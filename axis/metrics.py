@@ -50,6 +50,8 @@ class Metrics:
     upstream_polls: Counter
     in_flight: Gauge
     upstream_received: Counter
+    store_group_size: Histogram
+    store_sync_seconds: Histogram
 
     @classmethod
     def create(cls) -> "Metrics":
@@ -103,6 +105,12 @@ class Metrics:
             upstream_received=Counter("axis_upstream_received", "Packages taken from an upstream axis, by route and "
                                       "result (accepted, duplicate, refused: acknowledged there as failed)",
                                       ["route", "result"], registry=r),
+            store_group_size=Histogram("axis_store_group_writes", "Writes (packages, fetches, acknowledgements, "
+                                       "...) committed together by the writer, per group", registry=r,
+                                       buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512)),
+            store_sync_seconds=Histogram("axis_store_sync_seconds", "Time to make the committed groups durable "
+                                         "(one fdatasync of the WAL, shared by every group committed meanwhile)",
+                                         registry=r, buckets=(0.0005, *_LATENCY)),
         )
 
     def intake_changed(self, ready: int, restarted: bool) -> None:

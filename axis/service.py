@@ -110,7 +110,8 @@ class AxisService:
         self.intake = intake
         self.db_path = db_path
         self.metrics = metrics
-        self.writer = Writer(lambda: SqliteStore(db_path, sync_apart=True), reactor.callFromThread, group_commit_max)
+        self.writer = Writer(lambda: SqliteStore(db_path, sync_apart=True), reactor.callFromThread, group_commit_max,
+                             on_group=metrics.store_group_size.observe, on_sync=metrics.store_sync_seconds.observe)
         self.reads = Workers(reactor, read_threads, "axis-db-read")
         self.cpu = Workers(reactor, cpu_threads, "axis-intake")
         self._local = threading.local()

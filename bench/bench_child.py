@@ -34,7 +34,7 @@ from axis.workers.frames import JOB, PREPARED, READY, Decoder, encode  # noqa: E
 
 
 def run_child(config: Path, data_dir: Path, agency_key: str, bodies: list[bytes],
-              rate: float = 0.0) -> tuple[float, int]:
+              rate: float = 0.0, batch: int = 1) -> tuple[float, int]:
     """(CPU seconds the process spent on the packages, packages prepared): from READY to the last answer."""
     proc = subprocess.Popen([sys.executable, "-m", "axis.workers.child", "--config", str(config),
                              "--data-dir", str(data_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
@@ -49,12 +49,12 @@ def run_child(config: Path, data_dir: Path, agency_key: str, bodies: list[bytes]
     def feed() -> None:
         start = time.monotonic()
         for i, body in enumerate(bodies):
-            if rate:  # one job at a time, as they arrive in the daemon: the process waits and wakes for each
+            if rate and i % batch == 0:  # jobs as they arrive in the daemon: the process waits and wakes for each
                 delay = start + i / rate - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
             stdin.write(encode(JOB, i, agency_key, body))
-            if rate:
+            if rate and i % batch == batch - 1:
                 stdin.flush()
         stdin.close()
     writer = threading.Thread(target=feed)
@@ -88,6 +88,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--rate", type=float, default=0.0, help="feed jobs one by one at this rate per second "
                         "(default: all at once)")
+    parser.add_argument("--batch", type=int, default=1, help="with --rate, write the jobs this many at a time")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="axis-child-") as tmp:
         root = Path(tmp)
@@ -105,7 +106,7 @@ def main() -> int:
         for r in range(args.rounds):
             cpu = {}
             for n in (1, B.FANOUT):
-                seconds, done = run_child(axisd.config, axisd.data_dir, sender, bodies[n], args.rate)
+                seconds, done = run_child(axisd.config, axisd.data_dir, sender, bodies[n], args.rate, args.batch)
                 assert done == args.packages
                 cpu[n] = 1000 * seconds / done
             print(f"round {r}: intake process CPU per package: 1 recipient {cpu[1]:.3f} ms, {B.FANOUT} recipients "

@@ -1,10 +1,12 @@
 """The embedded storage engine: one SQLite file in WAL mode, through sqlite-utils.
 
 One connection writes (on the writer thread, see :mod:`axis.storage.writer`); any
-number of read connections may exist, one per thread.  ``synchronous=FULL`` makes a
-commit durable before it returns, so a package is acknowledged only after its
-group's fsync.  Payloads are stored once per SHA-256 as blobs in the same file, so
-a single commit covers the bytes, the routing and the ledgers together.
+number of read connections may exist, one per thread.  A package is acknowledged only
+after its group's fsync: the daemon's writer commits with ``synchronous=NORMAL`` and
+makes the group durable apart (:meth:`SqliteStore.make_durable`); every other writer
+(``axisctl``, tests) uses ``synchronous=FULL``, durable when COMMIT returns.  Payloads
+are stored once per SHA-256 as blobs in the same file, so a single commit covers the
+bytes, the routing and the ledgers together.
 
 The ledgers are append-only (triggers refuse UPDATE and DELETE).  A ledger entry without a
 recipient concerns the whole package (``accepted``, and ``queued`` naming every recipient);

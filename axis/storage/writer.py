@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -49,7 +50,13 @@ _STOP = object()
 
 class Writer:
     def __init__(self, open_store: Callable[[], WriteStore],
-                 deliver: Callable[[Callable[[], None]], None], max_batch: int = 512) -> None:
+                 deliver: Callable[[Callable[[], None]], None], max_batch: int = 512,
+                 on_group: Callable[[int], None] = lambda writes: None,
+                 on_sync: Callable[[float], None] = lambda seconds: None) -> None:
+        """``on_group(writes)`` after each group's COMMIT, ``on_sync(seconds)`` after each fsync (for metrics; both on
+        the writer's threads)."""
+        self._on_group = on_group
+        self._on_sync = on_sync
         self._open_store = open_store
         self._deliver = deliver
         self._max_batch = max_batch
@@ -149,6 +156,7 @@ class Writer:
             committed = False
         self.batches += 1
         self.jobs += len(batch)
+        self._on_group(len(batch))
         self._committed.put(([(job.done, res) for job, res in zip(batch, results)], committed))
 
     def _sync_loop(self, store: WriteStore) -> None:
@@ -177,7 +185,9 @@ class Writer:
         pairs = [pair for reports, _ in groups for pair in reports]
         if any(committed for _, committed in groups):
             try:
+                started = time.perf_counter()
                 store.make_durable()
+                self._on_sync(time.perf_counter() - started)
                 self.syncs += 1
             except Exception as exc:  # the disk refused: none of it may be acknowledged
                 log.error("making %d committed writes durable failed: %s", len(pairs), exc)

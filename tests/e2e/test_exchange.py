@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -180,6 +181,10 @@ def test_metrics_and_readiness(world: tuple[Axisd, Receiver, dict]) -> None:
                  "axis_config_last_reload_successful 1.0", "axis_registry_agencies 4.0"):
         assert name in text, name
     assert 'axis_packages_refused_total{reason="auth.not-your-agency"}' in text
+    # every accepted package went through a group commit and an fsync of its own or a shared one
+    groups = re.search(r"^axis_store_group_writes_sum (\S+)$", text, re.M)
+    syncs = re.search(r"^axis_store_sync_seconds_count (\S+)$", text, re.M)
+    assert groups and syncs and float(groups.group(1)) >= 1 and float(syncs.group(1)) >= 1
 
 
 def test_dead_letter_and_resend(tmp_path: Path) -> None:
