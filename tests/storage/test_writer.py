@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from test_sqlite_store import H41, message
 
-from axis.storage.sqlite import SqliteStore, open_database
+from axis.storage.sqlite import WAL_CHECKPOINT_PAGES, SqliteStore, open_database
 from axis.storage.writer import Writer
 
 
@@ -49,6 +49,8 @@ def test_sync_apart_uses_normal_and_its_fsync_of_the_wal(tmp_path: Path) -> None
     apart, full = SqliteStore(path, sync_apart=True), SqliteStore(path)
     assert apart.conn.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL: COMMIT does not fsync
     assert full.conn.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL: COMMIT does
+    assert apart.conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (WAL_CHECKPOINT_PAGES,)
+    assert full.conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (1000,)
     with apart.transaction():
         apart.store_message(message(1))
     apart.make_durable()
