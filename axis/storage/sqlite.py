@@ -27,7 +27,6 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from axis.errors import AxisError, Code
-from axis.receipt import fsync_path
 from axis.registry import ROUTE_KEY
 from axis.storage.base import (
     TAKEN_BACK,
@@ -309,8 +308,13 @@ class SqliteStore:
         if not readonly:
             # FULL is NORMAL plus an fsync of the WAL at every COMMIT.  With sync_apart that fsync is made by
             # make_durable instead, from another thread, while the next group runs; NORMAL keeps SQLite's own
-            # syncs around checkpoints, so the database file is as safe as with FULL.
+            # syncs around checkpoints and of the WAL's header, so the database file is as safe as with FULL.
+            # Asking for the journal mode opens (or creates) the WAL: our own descriptor of it is taken now, the
+            # file SQLite writes to for as long as this connection is open.
             self.sync_apart = sync_apart and self.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            if self.sync_apart:
+                fd = os.open(f"{path}-wal", os.O_RDONLY)
+                self._wal = (fd, os.fstat(fd).st_ino)
             self.conn.execute(f"PRAGMA synchronous = {'NORMAL' if self.sync_apart else 'FULL'}")
             if self.sync_apart:
                 # A checkpoint (the WAL copied back into the database file, two fsyncs) runs inside a COMMIT and
@@ -334,16 +338,14 @@ class SqliteStore:
     def make_durable(self) -> None:
         """Put every transaction committed so far on disk (an fdatasync of the WAL file, which they were appended
         to).  Called on a thread of its own while the writer goes on; a no-op unless ``sync_apart``."""
-        if not self.sync_apart:
+        if self._wal is None:
             return
-        wal_path = f"{self.path}-wal"
-        inode = os.stat(wal_path).st_ino  # the WAL of an open database is never replaced; this checks it
-        if self._wal is None or self._wal[1] != inode:
-            if self._wal is not None:
-                os.close(self._wal[0])
-            self._wal = (os.open(wal_path, os.O_RDONLY), inode)
-            fsync_path(self.path.parent)  # the WAL's own directory entry, the first time SQLite never synced it
-        os.fdatasync(self._wal[0])
+        fd, inode = self._wal
+        # SQLite never replaces the WAL of an open database; something else did (a restore under a running daemon):
+        # what SQLite writes can no longer be made durable through this file.
+        if os.fstat(fd).st_nlink == 0 or os.stat(f"{self.path}-wal").st_ino != inode:
+            raise OSError(f"{self.path}-wal was removed or replaced while axisd had the database open")
+        os.fdatasync(fd)
 
     # -- transactions (writer thread)
 

@@ -9,14 +9,17 @@ the syncer waits on the disk the writer is already running the next group, so th
 disk's latency no longer limits how many packages a second one writer can take: the
 groups simply grow.  Results are reported in commit order.
 
-A job that raises is rolled back alone and reports its exception; a failed COMMIT or
-a failed sync reports the failure to every job concerned (nothing of it was
-acknowledged).  Results are handed to ``deliver``, which the daemon sets to
+A job that raises is rolled back alone and reports its exception; a failed COMMIT
+reports the failure to every job of the group (nothing of it was acknowledged).  A
+failed sync *breaks* the writer: that group, every one committed after it and every
+later job are answered ``storage.unavailable`` until the daemon restarts (see
+:meth:`Writer._break`).  Results are handed to ``deliver``, which the daemon sets to
 ``reactor.callFromThread``; this module itself knows nothing of Twisted.
 
 A committed group is visible to the store's readers before it is durable (for the
-few milliseconds of its fsync).  Only a crash of the machine in that window can undo
-it, and then its senders hold no receipt and send again.
+time of its fsync, and of the groups ahead of it).  Only a crash of the machine, or
+a failed sync, in that window can undo it; its senders then hold no receipt and send
+again.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from axis.errors import AxisError
+from axis.errors import AxisError, Code
 from axis.storage.base import WriteStore
 
 log = logging.getLogger(__name__)
@@ -67,7 +70,8 @@ class Writer:
         self.batches = 0
         self.jobs = 0
         self.syncs = 0
-        self.last_error: BaseException | None = None
+        self._last_error: BaseException | None = None
+        self.broken: AxisError | None = None  # a failed fsync: every write is refused until axisd restarts
 
     def start(self) -> None:
         ready = threading.Event()
@@ -112,6 +116,11 @@ class Writer:
     def backlog(self) -> int:
         return self._queue.qsize()
 
+    @property
+    def last_error(self) -> BaseException | None:
+        """The last group's storage error (``None`` once a group commits again), or for good what broke the store."""
+        return self.broken or self._last_error
+
     def _loop(self, store: WriteStore) -> None:
         stopping = False
         try:
@@ -137,6 +146,9 @@ class Writer:
         results: list[tuple[Any, BaseException | None]] = []
         storage_error: BaseException | None = None
         committed = True
+        if self.broken is not None:  # not even run: a "duplicate" answer could name a commit the disk lost
+            self._committed.put(([(job.done, (None, self.broken)) for job in batch], False))
+            return
         try:
             with store.transaction():
                 for job in batch:
@@ -148,16 +160,19 @@ class Writer:
                     except Exception as exc:  # the store failed under this job: rolled back, and noted for /readyz
                         storage_error = exc
                         results.append((None, exc))
-            self.last_error = storage_error
+            self._last_error = storage_error
         except Exception as exc:  # the commit failed: nothing of this group is durable
             log.error("a group of %d writes failed to commit: %s", len(batch), exc)
-            self.last_error = exc
+            self._last_error = exc
             results = [(None, exc)] * len(batch)
             committed = False
         self.batches += 1
         self.jobs += len(batch)
-        self._on_group(len(batch))
         self._committed.put(([(job.done, res) for job, res in zip(batch, results)], committed))
+        try:
+            self._on_group(len(batch))
+        except Exception:
+            log.exception("the writer's group callback failed")
 
     def _sync_loop(self, store: WriteStore) -> None:
         stopping = False
@@ -183,16 +198,20 @@ class Writer:
     def _sync(self, store: WriteStore, groups: list[tuple[list[tuple[Outcome, tuple[Any, BaseException | None]]],
                                                           bool]]) -> None:
         pairs = [pair for reports, _ in groups for pair in reports]
-        if any(committed for _, committed in groups):
+        if any(committed for _, committed in groups) and self.broken is None:
+            started = time.perf_counter()
             try:
-                started = time.perf_counter()
                 store.make_durable()
-                self._on_sync(time.perf_counter() - started)
+            except Exception as exc:
+                self._break(exc, len(pairs))
+            else:
                 self.syncs += 1
-            except Exception as exc:  # the disk refused: none of it may be acknowledged
-                log.error("making %d committed writes durable failed: %s", len(pairs), exc)
-                self.last_error = exc
-                pairs = [(done, (None, exc)) for done, _ in pairs]
+                try:
+                    self._on_sync(time.perf_counter() - started)
+                except Exception:
+                    log.exception("the writer's sync callback failed")
+        if self.broken is not None:  # these groups, and any committed after a failed sync, are not durable
+            pairs = [(done, (None, self.broken)) for done, _ in pairs]
 
         def report() -> None:
             for done, (value, error) in pairs:
@@ -201,4 +220,17 @@ class Writer:
                 except Exception:
                     log.exception("a write callback failed")
 
-        self._deliver(report)
+        try:
+            self._deliver(report)
+        except Exception:  # the reactor is gone (stopping): nobody is waiting for these any more
+            log.exception("the results of %d writes could not be handed over", len(pairs))
+
+    def _break(self, exc: BaseException, count: int) -> None:
+        """An fsync failed.  The kernel may have dropped those pages and will not say so again (a later fsync of
+        the file succeeds), and every later commit chains onto them in the WAL: nothing more can be promised
+        durable, so nothing more is accepted.  A restart recovers what is really on disk; what was acknowledged
+        before is there."""
+        self.broken = AxisError.of(Code.STORAGE_UNAVAILABLE, f"the disk failed to make writes durable ({exc}); "
+                                   "axisd refuses every write until it is restarted")
+        log.critical("making %d committed writes durable failed: %s; every write is refused from now on: restart "
+                     "axisd (after checking the disk) to recover what is on disk", count, exc)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from test_sqlite_store import H41, message
 
+from axis.errors import AxisError, Code
 from axis.storage.sqlite import WAL_CHECKPOINT_PAGES, SqliteStore, open_database
 from axis.storage.writer import Writer
 
@@ -88,7 +89,7 @@ def test_nothing_is_reported_before_it_is_durable_and_groups_share_one_fsync(tmp
     assert 1 <= store.synced < writer.batches  # the groups committed during one fsync shared the next
 
 
-def test_a_failed_fsync_is_reported_to_every_job_it_covered(tmp_path: Path) -> None:
+def test_a_failed_fsync_breaks_the_writer_until_a_restart(tmp_path: Path) -> None:
     path = open_database(tmp_path)
     holder: list[HeldSync] = []
 
@@ -104,14 +105,34 @@ def test_a_failed_fsync_is_reported_to_every_job_it_covered(tmp_path: Path) -> N
         writer.submit(lambda s, n=n: s.store_message(message(n)).message_id, collect)
     store.release.set()
     assert done.wait(20)
-    assert all(value is None and isinstance(error, OSError) for value, error in results)
-    assert writer.last_error is store.fail
-    store.fail = None  # the disk is back: the next write is reported as it is
-    later, again, collect_again = _collect(1)
+    assert all(value is None and isinstance(error, AxisError) and error.code is Code.STORAGE_UNAVAILABLE
+               for value, error in results)
+    # The disk answers again, but the kernel may have dropped those pages: nothing more is promised durable,
+    # not even a duplicate's answer (it would name a commit that may be lost).
+    store.fail = None
+    later, again, collect_again = _collect(2)
     writer.submit(lambda s: s.store_message(message(9)).message_id, collect_again)
+    writer.submit(lambda s: s.duplicate(message(0).sender, message(0).sha256), collect_again)
     assert again.wait(20)
     writer.stop()
-    assert later == [("m9", None)]
+    assert [(v, e.code if isinstance(e, AxisError) else e) for v, e in later] == [(None, Code.STORAGE_UNAVAILABLE)] * 2
+    assert writer.last_error is writer.broken and "restarted" in str(writer.broken)  # /readyz stays red
+    assert store.synced == 0
+    assert SqliteStore(path, readonly=True).message("m9") is None  # the later job was never run
+
+
+def test_a_replaced_wal_is_an_error_not_a_sync_of_another_file(tmp_path: Path) -> None:
+    path = open_database(tmp_path)
+    store = SqliteStore(path, sync_apart=True)
+    with store.transaction():
+        store.store_message(message(1))
+    store.make_durable()
+    wal = Path(f"{path}-wal")
+    wal.rename(tmp_path / "elsewhere")  # what a restore under a running daemon would do
+    wal.write_bytes(b"")
+    with pytest.raises(OSError, match="removed or replaced"):
+        store.make_durable()
+    store.close()
 
 
 @pytest.mark.parametrize("apart", [True, False])
