@@ -49,7 +49,7 @@ from axis.storage.base import (
 )
 
 DB_NAME = "axis.sqlite3"
-WAL_CHECKPOINT_PAGES = 4000  # the daemon's writer; SQLite's default is 1,000
+WAL_CHECKPOINT_PAGES = 2000  # the daemon's writer; SQLite's default is 1,000
 R = TypeVar("R")
 
 migrations = Migrations("axis")
@@ -318,9 +318,10 @@ class SqliteStore:
             self.conn.execute(f"PRAGMA synchronous = {'NORMAL' if self.sync_apart else 'FULL'}")
             if self.sync_apart:
                 # A checkpoint (the WAL copied back into the database file, two fsyncs) runs inside a COMMIT and
-                # holds the writer.  At SQLite's default of every 1,000 pages that was 16% of the writer's time,
-                # 30 ms every 200 packages; every 4,000 pages (a 16 MB WAL) copies each hot index page once for
-                # four times as many packages: 8% of the time, 40 ms every 800 (bench/profile_store.py).
+                # holds the writer.  At SQLite's default of every 1,000 pages it took 16% of the writer's time (30
+                # ms every 200 packages).  Every 2,000 pages (an 8 MB WAL) copies each hot index page once for
+                # twice as many packages: 10% of the time, and stalls no longer.  4,000 pages went faster still,
+                # but stalled 40 ms, which showed in the p99 (bench/bench_writer.py).
                 self.conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
             # The mailbox index takes one row per recipient at a random place: with SQLite's default 2 MB
             # cache a fan-out to 63 agencies re-read index pages from the OS on every package.
