@@ -28,7 +28,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 from axis.errors import AxisError, Code
@@ -49,6 +49,26 @@ class _Job(Generic[T]):
 
 
 _STOP = object()
+
+
+def _batches(source: queue.SimpleQueue[Any], most: int | None = None) -> Iterator[list[Any]]:
+    """What is waiting in ``source`` (at least one item, at most ``most``) at a time, until ``_STOP``; the items
+    before a ``_STOP`` still come out."""
+    while True:
+        item = source.get()
+        if item is _STOP:
+            return
+        batch = [item]
+        while most is None or len(batch) < most:
+            try:
+                item = source.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                yield batch
+                return
+            batch.append(item)
+        yield batch
 
 
 class Writer:
@@ -122,22 +142,8 @@ class Writer:
         return self.broken or self._last_error
 
     def _loop(self, store: WriteStore) -> None:
-        stopping = False
         try:
-            while not stopping:
-                item = self._queue.get()
-                if item is _STOP:
-                    break
-                batch = [item]
-                while len(batch) < self._max_batch:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is _STOP:
-                        stopping = True
-                        break
-                    batch.append(item)
+            for batch in _batches(self._queue, self._max_batch):
                 self._run(store, batch)
         finally:
             self._committed.put(_STOP)  # the syncer reports what it holds, then closes the store
@@ -175,21 +181,7 @@ class Writer:
             log.exception("the writer's group callback failed")
 
     def _sync_loop(self, store: WriteStore) -> None:
-        stopping = False
-        while not stopping:
-            item = self._committed.get()
-            if item is _STOP:
-                break
-            groups = [item]
-            while True:  # every group committed by now shares this one sync
-                try:
-                    item = self._committed.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    break
-                groups.append(item)
+        for groups in _batches(self._committed):  # every group committed by now shares one sync
             self._sync(store, groups)
         close = getattr(store, "close", None)
         if close is not None:

@@ -34,6 +34,18 @@ class HeldSync(SqliteStore):
         self.synced += 1
 
 
+def _held_writer(path: Path, max_batch: int = 512) -> tuple[Writer, HeldSync]:
+    """A started writer over a :class:`HeldSync` store, and that store."""
+    holder: list[HeldSync] = []
+
+    def open_store() -> HeldSync:
+        holder.append(HeldSync(path))
+        return holder[0]
+    writer = Writer(open_store, lambda report: report(), max_batch=max_batch)
+    writer.start()
+    return writer, holder[0]
+
+
 def _collect(n: int) -> tuple[list[tuple[object, BaseException | None]], threading.Event, object]:
     results: list[tuple[object, BaseException | None]] = []
     done = threading.Event()
@@ -65,15 +77,8 @@ def test_sync_apart_uses_normal_and_its_fsync_of_the_wal(tmp_path: Path) -> None
 
 def test_nothing_is_reported_before_it_is_durable_and_groups_share_one_fsync(tmp_path: Path) -> None:
     path = open_database(tmp_path)
-    holder: list[HeldSync] = []
-
-    def open_store() -> HeldSync:
-        holder.append(HeldSync(path))
-        return holder[0]
     results, done, collect = _collect(30)
-    writer = Writer(open_store, lambda report: report(), max_batch=4)
-    writer.start()
-    store = holder[0]
+    writer, store = _held_writer(path, max_batch=4)
     for n in range(30):
         writer.submit(lambda s, n=n: s.store_message(message(n)).message_id, collect)
     assert store.entered.wait(10)
@@ -91,15 +96,8 @@ def test_nothing_is_reported_before_it_is_durable_and_groups_share_one_fsync(tmp
 
 def test_a_failed_fsync_breaks_the_writer_until_a_restart(tmp_path: Path) -> None:
     path = open_database(tmp_path)
-    holder: list[HeldSync] = []
-
-    def open_store() -> HeldSync:
-        holder.append(HeldSync(path))
-        return holder[0]
     results, done, collect = _collect(5)
-    writer = Writer(open_store, lambda report: report())
-    writer.start()
-    store = holder[0]
+    writer, store = _held_writer(path)
     store.fail = OSError(5, "Input/output error")
     for n in range(5):
         writer.submit(lambda s, n=n: s.store_message(message(n)).message_id, collect)
