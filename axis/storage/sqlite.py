@@ -303,26 +303,25 @@ class SqliteStore:
         self.path = path
         self.db = _connect(path, readonly)
         self.conn = self.db.conn
-        self._wal: tuple[int, int] | None = None  # (fd, inode) of the WAL file, for make_durable
-        self.sync_apart = False
+        self._wal: tuple[int, int] | None = None  # (fd, inode) of the WAL file, when the fsync is made apart
         if not readonly:
             # FULL is NORMAL plus an fsync of the WAL at every COMMIT.  With sync_apart that fsync is made by
             # make_durable instead, from another thread, while the next group runs; NORMAL keeps SQLite's own
             # syncs around checkpoints and of the WAL's header, so the database file is as safe as with FULL.
             # Asking for the journal mode opens (or creates) the WAL: our own descriptor of it is taken now, the
             # file SQLite writes to for as long as this connection is open.
-            self.sync_apart = sync_apart and self.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-            if self.sync_apart:
+            if sync_apart and self.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
                 fd = os.open(f"{path}-wal", os.O_RDONLY)
                 self._wal = (fd, os.fstat(fd).st_ino)
-            self.conn.execute(f"PRAGMA synchronous = {'NORMAL' if self.sync_apart else 'FULL'}")
-            if self.sync_apart:
+                self.conn.execute("PRAGMA synchronous = NORMAL")
                 # A checkpoint (the WAL copied back into the database file, two fsyncs) runs inside a COMMIT and
                 # holds the writer.  At SQLite's default of every 1,000 pages it took 16% of the writer's time (30
                 # ms every 200 packages).  Every 2,000 pages (an 8 MB WAL) copies each hot index page once for
                 # twice as many packages: 10% of the time, and stalls no longer.  4,000 pages went faster still,
                 # but stalled 40 ms, which showed in the p99 (bench/bench_writer.py).
                 self.conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
+            else:
+                self.conn.execute("PRAGMA synchronous = FULL")
             # The mailbox index takes one row per recipient at a random place: with SQLite's default 2 MB
             # cache a fan-out to 63 agencies re-read index pages from the OS on every package.
             self.conn.execute("PRAGMA cache_size = -65536")
@@ -338,7 +337,7 @@ class SqliteStore:
 
     def make_durable(self) -> None:
         """Put every transaction committed so far on disk (an fdatasync of the WAL file, which they were appended
-        to).  Called on a thread of its own while the writer goes on; a no-op unless ``sync_apart``."""
+        to).  Called on a thread of its own while the writer goes on; a no-op unless opened ``sync_apart``."""
         if self._wal is None:
             return
         fd, inode = self._wal

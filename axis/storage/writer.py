@@ -89,7 +89,6 @@ class Writer:
         self._syncer: threading.Thread | None = None
         self.batches = 0
         self.jobs = 0
-        self.syncs = 0
         self._last_error: BaseException | None = None
         self.broken: AxisError | None = None  # a failed fsync: every write is refused until axisd restarts
 
@@ -197,7 +196,6 @@ class Writer:
             except Exception as exc:
                 self._break(exc, len(pairs))
             else:
-                self.syncs += 1
                 try:
                     self._on_sync(time.perf_counter() - started)
                 except Exception:
