@@ -152,7 +152,8 @@ def build(reactor: Any, config: AxisConfig) -> App:
     metrics = Metrics.create()
     policy = build_policy(config)
     intake = Intake(signer, config.axis.code, vn_now)
-    service = AxisService(reactor, policy, intake, db_path, metrics, config.storage.group_commit_max)
+    service = AxisService(reactor, policy, intake, db_path, metrics, config.storage.group_commit_max,
+                           group_commit_linger=config.storage.group_commit_linger)
     pusher = Pusher(reactor, service, config.delivery, config.axis.code, max_package=config.limits.max_bytes)
     service.on_accepted.append(pusher.wake)
     poller = UpstreamPoller(reactor, service, pusher.upstream, config.delivery.upstream_poll_interval)

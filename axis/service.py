@@ -104,14 +104,16 @@ class Workers:
 
 class AxisService:
     def __init__(self, reactor: Any, policy: Policy, intake: Intake, db_path: Path, metrics: Metrics,
-                 group_commit_max: int = 512, read_threads: int = 2, cpu_threads: int = 2) -> None:
+                 group_commit_max: int = 512, read_threads: int = 2, cpu_threads: int = 2,
+                 group_commit_linger: float = 0.0) -> None:
         self.reactor = reactor
         self.policy = policy  # replaced whole on reload; readers take one reference per request
         self.intake = intake
         self.db_path = db_path
         self.metrics = metrics
         self.writer = Writer(lambda: SqliteStore(db_path, sync_apart=True), reactor.callFromThread, group_commit_max,
-                             on_group=metrics.store_group_size.observe, on_sync=metrics.store_sync_seconds.observe)
+                             on_group=metrics.store_group_size.observe, on_sync=metrics.store_sync_seconds.observe,
+                             linger=group_commit_linger)
         self.reads = Workers(reactor, read_threads, "axis-db-read")
         self.cpu = Workers(reactor, cpu_threads, "axis-intake")
         self._local = threading.local()

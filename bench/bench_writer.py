@@ -8,7 +8,14 @@ writer (``SqliteStore(sync_apart=True)``: COMMIT, then the fsync on the syncer t
 the next group runs) and once with ``synchronous=FULL`` (the fsync inside COMMIT), in turn,
 ``--rounds`` times.  No HTTP, no intake: this is the writer's own ceiling.
 
+With ``--rate R`` it is an open loop instead: packages to ``--recipients`` random agencies
+submitted at R a second, as the intake processes hand them over, with the daemon's writer
+and each group-commit linger of ``--linger`` (milliseconds) in turn.  It reports the process's
+CPU milliseconds per package (the writer and syncer threads, and the feeder's small share),
+the ack latency and the mean group: what a linger saves and what it costs.
+
     .venv/bin/python bench/bench_writer.py [--seconds 4] [--in-flight 32] [--rounds 2]
+    .venv/bin/python bench/bench_writer.py --rate 500 [--recipients 63] [--linger 0,5,10]
 """
 
 from __future__ import annotations
@@ -77,6 +84,41 @@ def run(path: Path, apart: bool, seconds: float, in_flight: int, maker: Maker) -
             "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)], "group": statistics.mean(groups)}
 
 
+def run_rate(path: Path, rate: float, seconds: float, recipients: int, linger: float,
+             maker: Maker) -> dict[str, float]:
+    """The daemon's writer fed ``rate`` packages a second (open loop): CPU per package, ack latency, group."""
+    messages = [maker.message(recipients) for _ in range(int(seconds * rate))]
+    latencies: list[float] = []
+    groups: list[int] = []
+    all_done = threading.Event()
+    writer = Writer(lambda: SqliteStore(path, sync_apart=True), lambda report: report(), on_group=groups.append,
+                    linger=linger)
+    writer.start()
+    cpu, start = time.process_time(), time.perf_counter()
+    for i, msg in enumerate(messages):
+        due = start + i / rate
+        pause = due - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+
+        def job(store: WriteStore, msg: NewMessage = msg) -> object:
+            return business.store(store, msg, AXIS)
+
+        def done(value: object, error: BaseException | None, due: float = due) -> None:
+            if error is not None:
+                raise SystemExit(f"bench: a write failed: {error}")
+            latencies.append(time.perf_counter() - due)
+            if len(latencies) == len(messages):
+                all_done.set()
+        writer.submit(job, done)
+    all_done.wait(seconds + 60)
+    used = time.process_time() - cpu
+    writer.stop()
+    latencies.sort()
+    return {"cpu_ms": 1000 * used / len(messages), "p50_ms": 1000 * latencies[len(latencies) // 2],
+            "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)], "group": statistics.mean(groups)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=4.0)
@@ -84,6 +126,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--preload", type=int, default=8000)
     parser.add_argument("--dir", type=Path, default=None)
+    parser.add_argument("--rate", type=float, default=None, help="open loop: packages submitted per second")
+    parser.add_argument("--recipients", type=int, default=1, help="with --rate: recipients of each package")
+    parser.add_argument("--linger", default="0,5,10", help="with --rate: group-commit lingers to compare (ms)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="axis-writer-", dir=args.dir) as tmp:
         path = open_database(Path(tmp))
@@ -94,6 +139,16 @@ def main() -> int:
                 for _ in range(200):
                     business.store(store, maker.message(1), AXIS)
         store.close()
+        if args.rate is not None:
+            lingers = [float(v) for v in args.linger.split(",")]
+            print(f"{args.rate:g}/s, {args.recipients} recipient(s) each")
+            print(f"{'round':<6} {'linger ms':>9} {'CPU ms/pkg':>11} {'p50 ms':>8} {'p99 ms':>8} {'group':>6}")
+            for r in range(args.rounds):
+                for linger in lingers:
+                    res = run_rate(path, args.rate, args.seconds, args.recipients, linger / 1000, maker)
+                    print(f"{r:<6} {linger:>9g} {res['cpu_ms']:>11.3f} {res['p50_ms']:>8.2f} {res['p99_ms']:>8.2f} "
+                          f"{res['group']:>6.1f}", flush=True)
+            return 0
         print(f"{'round':<6} {'fsync':<8} {'packages/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'group':>6}")
         for r in range(args.rounds):
             for apart in (True, False):

@@ -30,9 +30,13 @@ class DeliveryConfig:
     tls_client_key: Path | None = None
 
 
+MAX_LINGER = 0.1  # seconds
+
+
 @dataclass(frozen=True)
 class StorageConfig:
     group_commit_max: int = 512  # most packages made durable by one fsync
+    group_commit_linger: float = 0.010  # how long a group waits for more writes while they keep coming (seconds)
     retention_days: int = 1825  # packages and ledgers are kept this long (5 years)
     retention_interval: float = 3600.0  # how often the daemon removes what is past retention (seconds)
     retention_batch: int = 200  # messages removed per step (one short write transaction each)
@@ -63,8 +67,12 @@ def read_delivery(path: Path, data: Any) -> DeliveryConfig:
 def read_storage(path: Path, data: Any) -> StorageConfig:
     s = _Section(path, "storage", data)
     storage = StorageConfig(group_commit_max=s.get("group_commit_max", int, 512),
+                            group_commit_linger=s.duration("group_commit_linger", 0.010, positive=False),
                             retention_days=s.get("retention_days", int, 1825),
                             retention_interval=s.duration("retention_interval", 3600.0),
                             retention_batch=s.get("retention_batch", int, 200))
+    if storage.group_commit_linger > MAX_LINGER:
+        raise s.error("group_commit_linger", f"at most {MAX_LINGER * 1000:g}ms: under load every write may wait "
+                                             f"this long, got {storage.group_commit_linger:g} s")
     s.done()
     return storage

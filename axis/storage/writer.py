@@ -25,6 +25,7 @@ again.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -41,43 +42,67 @@ Outcome = Callable[[Any, BaseException | None], None]  # (result, error)
 
 
 class _Job(Generic[T]):
-    __slots__ = ("fn", "done")
+    __slots__ = ("fn", "done", "at")
 
     def __init__(self, fn: Callable[[WriteStore], T], done: Outcome) -> None:
         self.fn = fn
         self.done = done
+        self.at = time.monotonic()  # submitted
 
 
 _STOP = object()
 
 
-def _batches(source: queue.SimpleQueue[Any], most: int | None = None) -> Iterator[list[Any]]:
+def _batches(source: queue.SimpleQueue[Any], most: float = math.inf, linger: float = 0.0) -> Iterator[list[Any]]:
     """What is waiting in ``source`` (at least one item, at most ``most``) at a time, until ``_STOP``; the items
-    before a ``_STOP`` still come out."""
+    before a ``_STOP`` still come out.
+
+    With a ``linger`` (the writer's groups; the items are then jobs, with the time they were submitted), a group
+    whose first job was submitted less than ``linger`` seconds after the job before it (they keep coming) also
+    takes every job submitted until ``linger`` after its first.  Under load the groups grow, and with them the
+    writes that each page written to the WAL and each fsync carry: a group of one package writes about as many
+    pages as a group of four.  The wait counts from the submission, so a job that already waited for a busy writer
+    goes at once and no time is lost while work is waiting; a job after a quiet spell goes at once too."""
+    clock = time.monotonic
+    previous = -math.inf  # when the last job taken was submitted
     while True:
         item = source.get()
         if item is _STOP:
             return
         batch = [item]
-        while most is None or len(batch) < most:
+        deadline = item.at + linger if linger > 0 and item.at - previous < linger else -math.inf
+        stopping = False
+        while len(batch) < most:
             try:
                 item = source.get_nowait()
             except queue.Empty:
-                break
+                wait = deadline - clock()
+                if wait <= 0:
+                    break
+                try:
+                    item = source.get(timeout=wait)
+                except queue.Empty:
+                    break
             if item is _STOP:
-                yield batch
-                return
+                stopping = True
+                break
             batch.append(item)
+        if linger > 0:
+            previous = batch[-1].at
         yield batch
+        if stopping:
+            return
 
 
 class Writer:
     def __init__(self, open_store: Callable[[], WriteStore],
                  deliver: Callable[[Callable[[], None]], None], max_batch: int = 512,
                  on_group: Callable[[int], None] = lambda writes: None,
-                 on_sync: Callable[[float], None] = lambda seconds: None) -> None:
+                 on_sync: Callable[[float], None] = lambda seconds: None, linger: float = 0.0) -> None:
         """``on_group(writes)`` after each group's COMMIT, ``on_sync(seconds)`` after each fsync (for metrics; both on
-        the writer's threads)."""
+        the writer's threads).  ``linger``: how long a group may wait for more writes while they keep coming (see
+        :func:`_batches`)."""
+        self._linger = linger
         self._on_group = on_group
         self._on_sync = on_sync
         self._open_store = open_store
@@ -142,7 +167,7 @@ class Writer:
 
     def _loop(self, store: WriteStore) -> None:
         try:
-            for batch in _batches(self._queue, self._max_batch):
+            for batch in _batches(self._queue, self._max_batch, self._linger):
                 self._run(store, batch)
         finally:
             self._committed.put(_STOP)  # the syncer reports what it holds, then closes the store

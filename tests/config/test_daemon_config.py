@@ -60,13 +60,14 @@ def test_durations_and_sizes_with_units(tmp_path: Path) -> None:
                                          'connect_timeout = "3s"\ntimeout = "1h"\npoll_interval = "250ms"\n'
                                          "concurrency = 64\nper_host = 8\n"
                                          "[storage]\ngroup_commit_max = 64\nretention_days = 3650\n"
-                                         'retention_interval = "15m"\nretention_batch = 50\n'))
+                                         'retention_interval = "15m"\nretention_batch = 50\n'
+                                         'group_commit_linger = "2ms"\n'))
     assert config.server.request_timeout == 0.5
     assert config.limits.max_bytes == 10 * 1024 * 1024 and config.limits.max_text == 64000
     assert config.delivery == DeliveryConfig(connect_timeout=3.0, timeout=3600.0, retry_initial=2.5, retry_max=600.0,
                                              dead_after=5 * 86400.0, concurrency=64, per_host=8, poll_interval=0.25)
     assert config.storage == StorageConfig(group_commit_max=64, retention_days=3650, retention_interval=900.0,
-                                           retention_batch=50)
+                                           retention_batch=50, group_commit_linger=0.002)
 
 
 def test_the_receipt_key_and_certificate(tmp_path: Path) -> None:
@@ -139,6 +140,8 @@ def test_parse_size_refuses(value: object) -> None:
     ("[delivery]\ntls_ca = [\"nope.pem\"]\n", "delivery.tls_ca", "does not exist"),
     ("[delivery]\ntls_client_cert = \"axisd.toml\"\n", "delivery.tls_client_key", "together"),
     ("[delivery]\nupstream_poll_interval = 0\n", "delivery.upstream_poll_interval", "more than zero"),
+    ("[storage]\ngroup_commit_linger = \"1s\"\n", "storage.group_commit_linger", "at most 100ms"),
+    ("[storage]\ngroup_commit_linger = -1\n", "storage.group_commit_linger", "expected a duration"),
 ])
 def test_errors_name_file_key_and_problem(tmp_path: Path, text: str, key: str, fragment: str) -> None:
     path = write(tmp_path, AXIS + text)

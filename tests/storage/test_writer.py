@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from test_sqlite_store import H41, message
 
 from axis.errors import AxisError, Code
 from axis.storage.sqlite import WAL_CHECKPOINT_PAGES, SqliteStore, open_database
-from axis.storage.writer import Writer
+from axis.storage.writer import _STOP, Writer, _batches, _Job
 
 
 class HeldSync(SqliteStore):
@@ -143,3 +145,78 @@ def test_stop_reports_every_queued_job(tmp_path: Path, apart: bool) -> None:
         writer.submit(lambda s, n=n: s.store_message(message(n)).message_id, collect)
     writer.stop()
     assert done.is_set() and [v for v, _ in results] == [f"m{n}" for n in range(50)]
+
+
+# -- group-commit linger (axis.storage.writer._batches)
+
+def _job() -> _Job[None]:
+    return _Job(lambda store: None, lambda value, error: None)
+
+
+def _timed(groups: Iterator[list[_Job[None]]]) -> tuple[list[_Job[None]], float]:
+    started = time.monotonic()
+    batch = next(groups)
+    return batch, time.monotonic() - started
+
+
+def test_a_group_waits_for_more_while_jobs_keep_coming() -> None:
+    source: queue.SimpleQueue[object] = queue.SimpleQueue()
+    groups = _batches(source, 100, linger=0.4)
+    first = _job()
+    source.put(first)
+    assert _timed(groups)[0] == [first]  # nothing came before it: no wait
+    second, third = _job(), _job()  # submitted just after the first: more are coming
+    source.put(second)
+    threading.Timer(0.1, source.put, (third,)).start()
+    batch, waited = _timed(groups)
+    assert batch == [second, third] and waited >= 0.3  # waited for the third, up to the linger
+
+
+def test_a_job_after_a_quiet_spell_or_one_that_waited_goes_at_once() -> None:
+    source: queue.SimpleQueue[object] = queue.SimpleQueue()
+    groups = _batches(source, 100, linger=5.0)
+    earlier, quiet = _job(), _job()
+    quiet.at = earlier.at + 6.0  # submitted more than the linger after the job before it
+    source.put(earlier)
+    next(groups)
+    source.put(quiet)
+    batch, waited = _timed(groups)
+    assert batch == [quiet] and waited < 1.0
+    late = _job()  # close behind ``quiet``, but it has already waited longer than the linger for the writer
+    quiet.at, late.at = time.monotonic() - 5.5, time.monotonic() - 5.4
+    source.put(late)
+    batch, waited = _timed(groups)
+    assert batch == [late] and waited < 1.0
+
+
+def test_a_full_group_or_a_stop_ends_the_wait() -> None:
+    source: queue.SimpleQueue[object] = queue.SimpleQueue()
+    groups = _batches(source, 3, linger=5.0)
+    jobs = [_job() for _ in range(5)]
+    source.put(jobs[0])
+    assert _timed(groups)[0] == jobs[:1]
+    for job in jobs[1:]:
+        source.put(job)
+    batch, waited = _timed(groups)
+    assert batch == jobs[1:4] and waited < 1.0  # full at three
+    source.put(_STOP)
+    batch, waited = _timed(groups)
+    assert batch == jobs[4:] and waited < 1.0  # the stop does not wait out the linger, and ends the groups
+    assert next(groups, None) is None
+
+
+def test_the_writer_groups_writes_that_come_close_together(tmp_path: Path) -> None:
+    path = open_database(tmp_path)
+    groups: list[int] = []
+    results, done, collect = _collect(6)
+    writer = Writer(lambda: SqliteStore(path, sync_apart=True), lambda report: report(), on_group=groups.append,
+                    linger=0.3)
+    writer.start()
+    writer.submit(lambda s: s.store_message(message(0)).message_id, collect)
+    for n in range(1, 6):
+        time.sleep(0.01)
+        writer.submit(lambda s, n=n: s.store_message(message(n)).message_id, collect)
+    assert done.wait(10)
+    writer.stop()
+    assert [v for v, _ in results] == [f"m{n}" for n in range(6)]
+    assert groups[0] == 1 and sum(groups) == 6 and len(groups) <= 3  # the first at once, the rest together
