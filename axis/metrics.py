@@ -7,7 +7,7 @@ their cardinality is bounded by the registry.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import (
@@ -52,6 +52,9 @@ class Metrics:
     upstream_received: Counter
     store_group_size: Histogram
     store_sync_seconds: Histogram
+    # (id of the metric, label value) -> its child, for the series counted on every package (``labels()`` takes a
+    # lock and builds a key each time; the child it returns is always the same object)
+    _children: dict[tuple[int, str], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def create(cls) -> "Metrics":
@@ -120,7 +123,16 @@ class Metrics:
 
     def observe_signature(self, cls: str | None) -> None:
         if cls is not None:
-            self.signatures.labels(**{"class": cls}).inc()
+            self._child(self.signatures, "class", cls).inc()
+
+    def count_accepted(self, kind: str) -> None:
+        self._child(self.accepted, "kind", kind).inc()
+
+    def _child(self, metric: Any, label: str, value: str) -> Any:
+        child = self._children.get((id(metric), value))
+        if child is None:
+            child = self._children[(id(metric), value)] = metric.labels(**{label: value})
+        return child
 
     def set_overdue(self, recipients: Iterable[str]) -> None:
         """One count per overdue copy's recipient; agencies with none left disappear from the gauge."""

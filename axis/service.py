@@ -204,7 +204,7 @@ class AxisService:
             prepared, stored = result
             self.metrics.accept_seconds.observe(time.perf_counter() - started)
             if not stored.duplicate:
-                self.metrics.accepted.labels(kind=prepared.message.kind).inc()
+                self.metrics.count_accepted(prepared.message.kind)
                 if log.isEnabledFor(logging.DEBUG):  # the ledger is the record; this line is for debugging
                     log.debug("accepted %s from %s for %s", prepared.message.kind, agency.key,
                               ", ".join(code for code, _ in prepared.recipients),

@@ -131,3 +131,24 @@ def test_vxp_door_answers_hostile_requests_with_a_typed_error(axisd: Axisd) -> N
     assert status in (400, 401) and str(answer["ErrorCode"]).startswith("vxp."), answer
     status, answer = raw(axisd, post(b"/vxp/../../etc/passwd", b"{}", headers))
     assert status == 404, answer
+
+
+def test_answers_are_whole_http_messages_on_a_kept_connection(axisd: Axisd) -> None:
+    """The status line and headers (written by the channel as one piece) are exact, and a connection carries one
+    request after another (its local address is asked once)."""
+    with socket.create_connection(("127.0.0.1", axisd.port), timeout=10) as s:
+        for _ in range(2):
+            s.sendall(b"GET /v1/mailbox HTTP/1.1\r\nHost: axis\r\n" + TOKEN + b"\r\n")
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += s.recv(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            lines = head.split(b"\r\n")
+            assert lines[0] == b"HTTP/1.1 200 OK"
+            headers = dict(line.split(b": ", 1) for line in lines[1:])
+            assert all(b"\r" not in v and b"\n" not in v for v in headers.values())
+            assert headers[b"Content-Type"] == b"application/json; charset=utf-8" and b"Date" in headers
+            length = int(headers[b"Content-Length"])
+            while len(body) < length:
+                body += s.recv(65536)
+            assert len(body) == length and json.loads(body) == {"agency": H41, "items": []}

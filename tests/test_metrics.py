@@ -1,0 +1,22 @@
+"""The application's own metrics registry: the per-package counters count into the right series."""
+
+from __future__ import annotations
+
+from prometheus_client import generate_latest
+
+from axis.metrics import Metrics
+
+
+def test_per_package_counters_keep_their_series_apart() -> None:
+    metrics = Metrics.create()
+    for cls in ("valid", "valid", "absent", None):
+        metrics.observe_signature(cls)
+    metrics.count_accepted("edoc")
+    metrics.count_accepted("status")
+    metrics.count_accepted("edoc")
+    text = generate_latest(metrics.registry).decode()
+    assert 'axis_signature_verdicts_total{class="valid"} 2.0' in text
+    assert 'axis_signature_verdicts_total{class="absent"} 1.0' in text
+    assert 'axis_packages_accepted_total{kind="edoc"} 2.0' in text
+    assert 'axis_packages_accepted_total{kind="status"} 1.0' in text
+    assert Metrics.create()._children == {}  # each registry its own children
