@@ -106,6 +106,7 @@ class AxisService:
     def __init__(self, reactor: Any, policy: Policy, intake: Intake, db_path: Path, metrics: Metrics,
                  group_commit_max: int = 512, read_threads: int = 2, cpu_threads: int = 2,
                  group_commit_linger: float = 0.0) -> None:
+        """``group_commit_linger``: 0 (none) unless given; the daemon passes ``[storage] group_commit_linger``."""
         self.reactor = reactor
         self.policy = policy  # replaced whole on reload; readers take one reference per request
         self.intake = intake

@@ -73,6 +73,6 @@ def read_storage(path: Path, data: Any) -> StorageConfig:
                             retention_batch=s.get("retention_batch", int, 200))
     if storage.group_commit_linger > MAX_LINGER:
         raise s.error("group_commit_linger", f"at most {MAX_LINGER * 1000:g}ms: under load every write may wait "
-                                             f"this long, got {storage.group_commit_linger:g} s")
+                                             f"this long, got {storage.group_commit_linger * 1000:g}ms")
     s.done()
     return storage

@@ -61,8 +61,9 @@ def _batches(source: queue.SimpleQueue[Any], most: float = math.inf, linger: flo
     whose first job was submitted less than ``linger`` seconds after the job before it (they keep coming) also
     takes every job submitted until ``linger`` after its first.  Under load the groups grow, and with them the
     writes that each page written to the WAL and each fsync carry: a group of one package writes about as many
-    pages as a group of four.  The wait counts from the submission, so a job that already waited for a busy writer
-    goes at once and no time is lost while work is waiting; a job after a quiet spell goes at once too."""
+    pages as a group of four.  The wait counts from the submission: a job waits only what is left of the linger, so
+    one that already waited that long for a busy writer goes at once (no time is lost while work is waiting), and
+    so does a job after a quiet spell."""
     clock = time.monotonic
     previous = -math.inf  # when the last job taken was submitted
     while True:

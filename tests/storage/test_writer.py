@@ -149,8 +149,11 @@ def test_stop_reports_every_queued_job(tmp_path: Path, apart: bool) -> None:
 
 # -- group-commit linger (axis.storage.writer._batches)
 
-def _job() -> _Job[None]:
-    return _Job(lambda store: None, lambda value, error: None)
+def _job(at: float | None = None) -> _Job[None]:
+    job: _Job[None] = _Job(lambda store: None, lambda value, error: None)
+    if at is not None:
+        job.at = at
+    return job
 
 
 def _timed(groups: Iterator[list[_Job[None]]]) -> tuple[list[_Job[None]], float]:
@@ -168,22 +171,23 @@ def test_a_group_waits_for_more_while_jobs_keep_coming() -> None:
     second, third = _job(), _job()  # submitted just after the first: more are coming
     source.put(second)
     threading.Timer(0.1, source.put, (third,)).start()
-    batch, waited = _timed(groups)
-    assert batch == [second, third] and waited >= 0.3  # waited for the third, up to the linger
+    batch = next(groups)
+    assert batch == [second, third]
+    assert time.monotonic() >= second.at + 0.4  # it waited out the linger, counted from the submission
 
 
 def test_a_job_after_a_quiet_spell_or_one_that_waited_goes_at_once() -> None:
     source: queue.SimpleQueue[object] = queue.SimpleQueue()
     groups = _batches(source, 100, linger=5.0)
-    earlier, quiet = _job(), _job()
-    quiet.at = earlier.at + 6.0  # submitted more than the linger after the job before it
+    now = time.monotonic()
+    earlier = _job(now - 20)
+    quiet = _job(now - 10)  # submitted more than the linger after the job before it
+    late = _job(now - 9.9)  # close behind it, but it has waited longer than the linger for the writer already
     source.put(earlier)
     next(groups)
     source.put(quiet)
     batch, waited = _timed(groups)
     assert batch == [quiet] and waited < 1.0
-    late = _job()  # close behind ``quiet``, but it has already waited longer than the linger for the writer
-    quiet.at, late.at = time.monotonic() - 5.5, time.monotonic() - 5.4
     source.put(late)
     batch, waited = _timed(groups)
     assert batch == [late] and waited < 1.0
@@ -199,7 +203,7 @@ def test_a_full_group_or_a_stop_ends_the_wait() -> None:
         source.put(job)
     batch, waited = _timed(groups)
     assert batch == jobs[1:4] and waited < 1.0  # full at three
-    source.put(_STOP)
+    threading.Timer(0.05, source.put, (_STOP,)).start()  # comes while the group of the fifth waits for more
     batch, waited = _timed(groups)
     assert batch == jobs[4:] and waited < 1.0  # the stop does not wait out the linger, and ends the groups
     assert next(groups, None) is None
@@ -208,15 +212,20 @@ def test_a_full_group_or_a_stop_ends_the_wait() -> None:
 def test_the_writer_groups_writes_that_come_close_together(tmp_path: Path) -> None:
     path = open_database(tmp_path)
     groups: list[int] = []
+    first_group = threading.Event()
+
+    def on_group(writes: int) -> None:
+        groups.append(writes)
+        first_group.set()
     results, done, collect = _collect(6)
-    writer = Writer(lambda: SqliteStore(path, sync_apart=True), lambda report: report(), on_group=groups.append,
-                    linger=0.3)
+    writer = Writer(lambda: SqliteStore(path, sync_apart=True), lambda report: report(), on_group=on_group,
+                    linger=0.5)
     writer.start()
     writer.submit(lambda s: s.store_message(message(0)).message_id, collect)
-    for n in range(1, 6):
-        time.sleep(0.01)
+    assert first_group.wait(10)
+    for n in range(1, 6):  # close behind the first (well within the linger): they wait for each other
         writer.submit(lambda s, n=n: s.store_message(message(n)).message_id, collect)
     assert done.wait(10)
     writer.stop()
     assert [v for v, _ in results] == [f"m{n}" for n in range(6)]
-    assert groups[0] == 1 and sum(groups) == 6 and len(groups) <= 3  # the first at once, the rest together
+    assert groups == [1, 5]
