@@ -61,7 +61,9 @@ intake process at 1.0 ms a package fed as fast as it goes, 1.4 ms fed 600 a seco
 ms fed 300 a second, with nothing else running (and feeding them two or four at a time did
 not help, so it is not the cost of waking up).  This is why the rate phase costs more per
 package than the throughput phase.  The host's other tenants move every figure by 20–30%
-from one run to the next (the ``other %`` column shows some of it).  To compare two versions,
+from one run to the next (the ``other %`` column shows some of it; the ``calibration`` figure,
+the CPU time of a fixed piece of interpreter work before and after the load, shows how fast the
+machine was).  To compare two versions,
 run them back to back, alternating, several times; ``bench/bench_child.py``,
 ``bench/bench_writer.py`` and ``bench/profile_store.py`` isolate one part and vary less.
 
@@ -733,7 +735,9 @@ def summary(r: dict[str, Any]) -> str:
     lines = [
         "",
         "axis load benchmark" + (" (--quick: smoke run, figures not meaningful)" if r["config"]["quick"] else ""),
-        f"  machine: {r['machine']['cores']} cores, Python {r['machine']['python']}, data on {r['machine']['data_fs']}",
+        f"  machine: {r['machine']['cores']} cores, Python {r['machine']['python']}, data on {r['machine']['data_fs']}; "
+        f"calibration {r['machine']['calibration_ms']['before']} ms before the load, "
+        f"{r['machine']['calibration_ms']['after']} ms after (lower is faster; compare runs at similar figures)",
         f"  setup: {r['config']['agencies']} agencies ({r['config']['senders']} signing senders, "
         f"{PROBE_AGENCIES} probe recipients); {r['setup']['packages']} packages signed in "
         f"{r['setup']['sign_s']} s on {r['setup']['sign_workers']} processes; "
@@ -808,6 +812,20 @@ def targets(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def host_speed() -> float:
+    """CPU milliseconds of a fixed piece of interpreter work (dicts, strings, hashing), the best of five: the same
+    code measures 20-30% apart from one moment to the next on this shared machine, and this says how fast the
+    machine was (lower is faster), so that two runs are compared only at similar figures."""
+    best = float("inf")
+    for _ in range(5):
+        t, h = time.thread_time(), 0
+        for i in range(100_000):
+            d = {"n": i, "s": str(i)}
+            h ^= hash(d["s"]) + len(d)
+        best = min(best, time.thread_time() - t)
+    return round(best * 1000, 1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -863,6 +881,7 @@ def main() -> int:
         print(f"bench: {args.agencies} agencies, {n_packages} packages signed in {sign_s:.1f} s "
               f"(PKI {pki_s:.1f} s)", flush=True)
 
+        speed_before = host_speed()
         server = "" if args.intake_processes is None else f"intake_processes = {args.intake_processes}"
         storage = "" if args.linger is None else f"\n[storage]\ngroup_commit_linger = \"{args.linger}ms\"\n"
         axisd = BenchAxisd(root, [AgencySpec(c) for c in codes], pki_dir=root / "pki", server=server, extra=storage)
@@ -879,6 +898,7 @@ def main() -> int:
         setup_s = time.perf_counter() - started
 
         result = asyncio.run(run_phases(args, axisd, requests, plan, sizes))
+        speed_after = host_speed()
         hwm, rss = family_status_kib(axisd.proc.pid, "VmHWM"), family_status_kib(axisd.proc.pid, "VmRSS")
         processes = len(family(axisd.proc.pid))
         t = time.perf_counter()
@@ -886,7 +906,8 @@ def main() -> int:
         stop_s = time.perf_counter() - t
         report: dict[str, Any] = {
             "machine": {"cores": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
-                        "python": platform.python_version(), "data_fs": filesystem_of(root)},
+                        "python": platform.python_version(), "data_fs": filesystem_of(root),
+                        "calibration_ms": {"before": speed_before, "after": speed_after}},
             "config": {"seconds": args.seconds, "fanout_seconds": args.fanout_seconds,
                        "concurrency": args.concurrency, "agencies": args.agencies, "senders": args.senders,
                        "probe_agencies": PROBE_AGENCIES, "rate": args.rate, "rate_connections": args.rate_connections,
