@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +39,16 @@ from axis import business  # noqa: E402
 from axis.storage.base import NewMessage, WriteStore  # noqa: E402
 from axis.storage.sqlite import SqliteStore, open_database  # noqa: E402
 from axis.storage.writer import Writer  # noqa: E402
+
+
+def _storing(msg: NewMessage) -> Callable[[WriteStore], object]:
+    """The daemon's job for one package."""
+    return lambda store: business.store(store, msg, AXIS)
+
+
+def _percentiles(latencies: list[float]) -> dict[str, float]:
+    latencies.sort()
+    return {"p50_ms": 1000 * latencies[len(latencies) // 2], "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)]}
 
 
 def run(path: Path, apart: bool, seconds: float, in_flight: int, maker: Maker) -> dict[str, float]:
@@ -58,9 +69,6 @@ def run(path: Path, apart: bool, seconds: float, in_flight: int, maker: Maker) -
             state["next"] = i + 1
         msg, started = messages[i], time.perf_counter()
 
-        def job(store: WriteStore, msg: NewMessage = msg) -> object:
-            return business.store(store, msg, AXIS)
-
         def done(value: object, error: BaseException | None, started: float = started) -> None:
             if error is not None:
                 raise SystemExit(f"bench: a write failed: {error}")
@@ -70,7 +78,7 @@ def run(path: Path, apart: bool, seconds: float, in_flight: int, maker: Maker) -
                 if state["done"] == state["next"] and time.perf_counter() > state["deadline"]:
                     finished.set()
             submit()
-        writer.submit(job, done)
+        writer.submit(_storing(msg), done)
 
     start = time.perf_counter()
     state["deadline"] = start + seconds
@@ -79,9 +87,7 @@ def run(path: Path, apart: bool, seconds: float, in_flight: int, maker: Maker) -
     finished.wait(seconds + 60)
     elapsed = time.perf_counter() - start
     writer.stop()
-    latencies.sort()
-    return {"per_s": len(latencies) / elapsed, "p50_ms": 1000 * latencies[len(latencies) // 2],
-            "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)], "group": statistics.mean(groups)}
+    return {"per_s": len(latencies) / elapsed, **_percentiles(latencies), "group": statistics.mean(groups)}
 
 
 def run_rate(path: Path, rate: float, seconds: float, recipients: int, linger: float,
@@ -101,22 +107,17 @@ def run_rate(path: Path, rate: float, seconds: float, recipients: int, linger: f
         if pause > 0:
             time.sleep(pause)
 
-        def job(store: WriteStore, msg: NewMessage = msg) -> object:
-            return business.store(store, msg, AXIS)
-
         def done(value: object, error: BaseException | None, due: float = due) -> None:
             if error is not None:
                 raise SystemExit(f"bench: a write failed: {error}")
             latencies.append(time.perf_counter() - due)
             if len(latencies) == len(messages):
                 all_done.set()
-        writer.submit(job, done)
+        writer.submit(_storing(msg), done)
     all_done.wait(seconds + 60)
     used = time.process_time() - cpu
     writer.stop()
-    latencies.sort()
-    return {"cpu_ms": 1000 * used / len(messages), "p50_ms": 1000 * latencies[len(latencies) // 2],
-            "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)], "group": statistics.mean(groups)}
+    return {"cpu_ms": 1000 * used / len(messages), **_percentiles(latencies), "group": statistics.mean(groups)}
 
 
 def main() -> int:
