@@ -1,7 +1,8 @@
 """The single writer thread, with group commit.
 
 Every write to the store is a *job*: a function of the store, queued from any thread.
-The writer takes whatever jobs are waiting (up to ``max_batch``), runs each inside its
+The writer takes whatever jobs are waiting (up to ``max_batch``; under load, also those
+submitted within the *linger* of the first, see :func:`_batches`), runs each inside its
 own savepoint of one transaction, and commits once.  The group is then handed to the
 *syncer* thread, which makes it durable (``store.make_durable()``: one fsync for every
 group committed since the last one) and only then reports each job's result.  While
