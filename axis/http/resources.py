@@ -165,7 +165,7 @@ class DeadlineChannel(HTTPChannel):
             for value in values:
                 parts += (name, b": ", value, b"\r\n")
         parts.append(b"\r\n")
-        self.transport.write(b"".join(parts))
+        self.transport.write(b"".join(parts))  # type: ignore[union-attr]
 
     def dataReceived(self, data: bytes) -> None:
         if self._deadline is None and not self._handlingRequest:
