@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 import uuid
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +20,9 @@ from axis.deadlines import WorkCalendar
 from axis.edxml.model import EdocPackage, StatusPackage
 from axis.errors import AxisError, Code, Problem
 from axis.receipt import Receipt, ReceiptSigner
-from axis.registry import Agency, DeliveryMode, Destination, Registry, Route, SignaturePolicy
+from axis.registry import Agency, DeliveryMode, Registry, Route, SignaturePolicy
 from axis.signature.verify import SignatureClass
-from axis.storage.base import BusinessEvent, NewDelivery, NewMessage
+from axis.storage.base import BusinessEvent, NewMessage, delivery_row
 from axis.verdict import Checker
 from axis.vntime import Clock, iso
 
@@ -128,10 +127,8 @@ class Intake:
             message_id=message_id, sha256=verdict.sha256, size=verdict.size, accepted_at=accepted_at,
             sender=agency.key, kind=package.kind, document_id=routed.document_id, recipients=recipients,
             axis=self.axis_code))
-        made = _DELIVERIES.get(registry)
-        if made is None:
-            made = _DELIVERIES.setdefault(registry, {})
-        deliveries = tuple(_delivery(made, d) for d in routed.destinations)
+        deliveries = tuple(delivery_row(d.code, d.mode.value, d.agency.push_url if d.agency is not None
+                                        else (d.route.name if d.route else None)) for d in routed.destinations)
         business = None
         status_code = None
         priority = 0
@@ -175,25 +172,6 @@ def relayed_sender(route: Route, code: str | None, registry: Registry) -> Agency
         raise AxisError.of(Code.ROUTE_NOT_YOURS, f"From {code} is not covered by route {route.name!r} "
                            f"({', '.join(route.prefixes)})")
     return Agency(code=parsed, name=code, delivery=DeliveryMode.UPSTREAM, signature_policy=route.signature_policy)
-
-
-# Per registry (a reload builds a new one, and this goes with the old): id(destination) -> (it, its delivery row).
-_DELIVERIES: weakref.WeakKeyDictionary[Registry, dict[int, tuple[Destination, NewDelivery]]] = \
-    weakref.WeakKeyDictionary()
-
-
-def _delivery(made: dict[int, tuple[Destination, NewDelivery]], d: Destination) -> NewDelivery:
-    """The delivery row for one destination, made once: routing hands out the same destination objects for as long
-    as the registry lasts, and a fan-out to 63 agencies made 63 rows per package."""
-    found = made.get(id(d))
-    if found is not None and found[0] is d:
-        return found[1]
-    delivery = NewDelivery(d.code, d.mode.value,
-                           d.agency.push_url if d.agency is not None else (d.route.name if d.route else None))
-    if len(made) >= 65536:
-        made.clear()
-    made[id(d)] = (d, delivery)  # holding ``d`` keeps its id from going to another object
-    return delivery
 
 
 def _business_links(package: EdocPackage, registry: Registry

@@ -13,7 +13,7 @@ from typing import Any
 
 from axis.intake import Prepared
 from axis.registry import DeliveryMode
-from axis.storage.base import NewDelivery
+from axis.storage.base import delivery_row
 
 HEADER = struct.Struct(">I")
 MAX_FRAME = 1 << 30
@@ -57,9 +57,8 @@ class Decoder:
 # A Prepared crosses as (message without its bytes or deliveries, the deliveries as (recipient, mode, target)
 # tuples, the recipients as (code, mode value), signature, warnings): a fan-out to 63 agencies pickled 63
 # NewDelivery objects each way; tuples of strings pickle and load several times faster, and the objects are
-# made again here from a cache (the same recipients come back in package after package).
+# made again here as shared rows (:func:`axis.storage.base.delivery_row`).
 _MODES = {mode.value: mode for mode in DeliveryMode}
-_DELIVERIES: dict[tuple[str, str, str | None], NewDelivery] = {}
 
 
 def pack_prepared(prepared: Prepared) -> tuple[Any, ...]:
@@ -73,13 +72,6 @@ def pack_prepared(prepared: Prepared) -> tuple[Any, ...]:
 def unpack_prepared(packed: tuple[Any, ...], data: bytes) -> Prepared:
     """The Prepared that :func:`pack_prepared` was given, its message's bytes being ``data``."""
     message, deliveries, recipients, signature, warnings = packed
-    made = []
-    for row in deliveries:
-        delivery = _DELIVERIES.get(row)
-        if delivery is None:
-            if len(_DELIVERIES) >= 65536:
-                _DELIVERIES.clear()
-            delivery = _DELIVERIES[row] = NewDelivery(*row)
-        made.append(delivery)
-    return Prepared(replace(message, data=data, deliveries=tuple(made)), signature, warnings,
+    return Prepared(replace(message, data=data, deliveries=tuple([delivery_row(*row) for row in deliveries])),
+                    signature, warnings,
                     tuple([(code, _MODES[mode]) for code, mode in recipients]))
