@@ -16,6 +16,7 @@ taxonomy's code and HTTP status; no stack trace ever reaches a client.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from datetime import date, timedelta
@@ -190,19 +191,10 @@ class PackagesResource(ApiResource):
                                      b', "receipt": ', stored.receipt, b"}")))
 
 
-_RECIPIENT_JSON: dict[str, tuple[DeliveryMode, bytes]] = {}
-
-
+@functools.lru_cache(maxsize=65536)
 def _recipient_json(code: str, mode: DeliveryMode) -> bytes:
     """``{"code": …, "mode": …}`` of one recipient of an answer (codes and modes repeat from package to package)."""
-    found = _RECIPIENT_JSON.get(code)
-    if found is not None and found[0] is mode:
-        return found[1]
-    encoded = _json({"code": code, "mode": mode.value})
-    if len(_RECIPIENT_JSON) >= 65536:
-        _RECIPIENT_JSON.clear()
-    _RECIPIENT_JSON[code] = (mode, encoded)
-    return encoded
+    return _json({"code": code, "mode": mode.value})
 
 
 def _item(item: MailboxItem, priority: PriorityConfig) -> dict[str, Any]:

@@ -9,6 +9,7 @@ transaction that the writer commits for a whole group of jobs (group commit).
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -60,19 +61,11 @@ class NewDelivery:
     target: str | None = None  # push URL, or the route's name for upstream and peer
 
 
-_DELIVERY_ROWS: dict[tuple[str, str, str | None], NewDelivery] = {}
-
-
+@functools.lru_cache(maxsize=65536)
 def delivery_row(recipient: str, mode: str, target: str | None) -> NewDelivery:
     """The (immutable, shared) delivery row for these values: the same recipients come back in package after
     package, and a fan-out to 63 agencies made 63 objects per package, in the intake and again in the daemon."""
-    key = (recipient, mode, target)
-    row = _DELIVERY_ROWS.get(key)
-    if row is None:
-        if len(_DELIVERY_ROWS) >= 65536:
-            _DELIVERY_ROWS.clear()
-        row = _DELIVERY_ROWS[key] = NewDelivery(recipient, mode, target)
-    return row
+    return NewDelivery(recipient, mode, target)
 
 
 @dataclass(frozen=True)
