@@ -7,6 +7,7 @@ every problem found.  Nothing is stored here, so a refusal changes nothing.
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from dataclasses import dataclass
@@ -39,6 +40,9 @@ class Policy:
     def calendar_for(self, code: str) -> WorkCalendar:
         """The working calendar of the agency ``code`` (the default one for agencies not registered here)."""
         return self.deadlines.calendar_for(self.registry, code)
+
+
+_MODES = {mode.value: mode for mode in DeliveryMode}
 
 
 class Refused(Exception):
@@ -74,7 +78,12 @@ class Prepared:
     message: NewMessage
     signature: dict[str, Any] | None  # the verdict's signature summary, as answered to the sender
     warnings: tuple[Problem, ...]
-    recipients: tuple[tuple[str, DeliveryMode], ...]
+
+    @functools.cached_property
+    def recipients(self) -> tuple[tuple[str, DeliveryMode], ...]:
+        """(code, mode) of each delivery, in the routing's order (made from the deliveries, so that what crosses
+        from an intake process carries each recipient once)."""
+        return tuple([(d.recipient, _MODES[d.mode]) for d in self.message.deliveries])
 
     @property
     def needs_push(self) -> bool:
@@ -152,8 +161,7 @@ class Intake:
             data=data, accepted_at=accepted_at, accepted_ns=accepted_ns, signature=verdict.signature.cls.value,
             receipt=receipt, deliveries=deliveries, business=business, business_type=business_type,
             original_id=original_id, replaces=replaces, via=via.name if via is not None else None)
-        return Prepared(message, verdict.signature.to_dict(), verdict.warnings,
-                        tuple((d.code, d.mode) for d in routed.destinations))
+        return Prepared(message, verdict.signature.to_dict(), verdict.warnings)
 
 
 def relayed_sender(route: Route, code: str | None, registry: Registry) -> Agency:

@@ -89,12 +89,13 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=0.0, help="feed jobs one by one at this rate per second "
                         "(default: all at once)")
     parser.add_argument("--batch", type=int, default=1, help="with --rate, write the jobs this many at a time")
+    parser.add_argument("--key-kind", choices=("rsa", "ec"), default="rsa", help="the sender's signing key")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="axis-child-") as tmp:
         root = Path(tmp)
         codes = B.agency_codes(1000)
         sender = codes[0]
-        B._CERTS.update(B.make_pki(root / "pki", [sender]))
+        B._CERTS.update(B.make_pki(root / "pki", [sender], key_kind=args.key_kind))
         axisd = Axisd(root, [AgencySpec(c) for c in codes], pki_dir=root / "pki")
         axisd.data_dir.mkdir(parents=True, exist_ok=True)
         rng = random.Random(3)

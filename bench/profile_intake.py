@@ -1,8 +1,8 @@
 """Where an intake process's time goes, per package, for 1 and for 63 recipients (run by hand).
 
-Builds a configuration like bench/bench_load.py's (1000 pull agencies, signing senders with an EC
-certificate from a throw-away CA), signs one document to 1 and one to 63 recipients, then times, in
-this process, each stage of an intake process's work on them: parse, locate, schema, read, signature,
+Builds a configuration like bench/bench_load.py's (1000 pull agencies, signing senders with an RSA
+certificate, or EC with ``--key-kind ec``, from a throw-away CA), signs one document to 1 and one to 63
+recipients, then times, in this process, each stage of an intake process's work on them: parse, locate, schema, read, signature,
 the whole ``Checker.check``, the whole ``Intake.prepare``, and the pickled answer frame.  With
 ``--profile N`` it prints a cProfile of ``Intake.prepare`` on the 63-recipient document instead.
 
@@ -54,6 +54,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=300)
     parser.add_argument("--profile", type=int, default=0, help="cProfile this many prepare() calls")
     parser.add_argument("--sort", default="tottime")
+    parser.add_argument("--key-kind", choices=("rsa", "ec"), default="rsa", help="the sender's signing key")
     parser.add_argument("--recipients", type=int, default=FANOUT, choices=(1, FANOUT),
                         help="which document --profile runs on")
     args = parser.parse_args()
@@ -62,7 +63,7 @@ def main() -> int:
         root = Path(tmp)
         codes = agency_codes(1000)
         senders = codes[:4]
-        certs = make_pki(root / "pki", senders)
+        certs = make_pki(root / "pki", senders, key_kind=args.key_kind)
         axisd = Axisd(root, [AgencySpec(c) for c in codes], pki_dir=root / "pki")
         config = with_data_dir(load(axisd.config), axisd.data_dir)
         axisd.data_dir.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,6 @@ from dataclasses import replace
 from typing import Any
 
 from axis.intake import Prepared
-from axis.registry import DeliveryMode
 from axis.storage.base import delivery_row
 
 HEADER = struct.Struct(">I")
@@ -55,23 +54,20 @@ class Decoder:
 
 
 # A Prepared crosses as (message without its bytes or deliveries, the deliveries as (recipient, mode, target)
-# tuples, the recipients as (code, mode value), signature, warnings): a fan-out to 63 agencies pickled 63
-# NewDelivery objects each way; tuples of strings pickle and load several times faster, and the objects are
-# made again here as shared rows (:func:`axis.storage.base.delivery_row`).
-_MODES = {mode.value: mode for mode in DeliveryMode}
+# tuples, signature, warnings): a fan-out to 63 agencies pickled 63 NewDelivery objects each way; tuples of
+# strings pickle and load several times faster, and the objects are made again here as shared rows
+# (:func:`axis.storage.base.delivery_row`).
 
 
 def pack_prepared(prepared: Prepared) -> tuple[Any, ...]:
     message = prepared.message
     return (replace(message, data=b"", deliveries=()),
             tuple([(d.recipient, d.mode, d.target) for d in message.deliveries]),
-            tuple([(code, mode._value_) for code, mode in prepared.recipients]),
             prepared.signature, prepared.warnings)
 
 
 def unpack_prepared(packed: tuple[Any, ...], data: bytes) -> Prepared:
     """The Prepared that :func:`pack_prepared` was given, its message's bytes being ``data``."""
-    message, deliveries, recipients, signature, warnings = packed
+    message, deliveries, signature, warnings = packed
     return Prepared(replace(message, data=data, deliveries=tuple([delivery_row(*row) for row in deliveries])),
-                    signature, warnings,
-                    tuple([(code, _MODES[mode]) for code, mode in recipients]))
+                    signature, warnings)

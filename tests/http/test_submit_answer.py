@@ -25,7 +25,7 @@ def prepared(modes: list[DeliveryMode]) -> Prepared:
         accepted_ns=1, signature="valid", receipt=RECEIPT,
         deliveries=tuple(NewDelivery(code, mode.value) for code, mode in recipients))
     return Prepared(message, {"class": "valid", "signer_subject": "CN=Cơ quan"},
-                    (Problem(Code.AGENCY_NONSTANDARD_CODE, "'vxp.saas.03' (loose)"),), recipients)
+                    (Problem(Code.AGENCY_NONSTANDARD_CODE, "'vxp.saas.03' (loose)"),))
 
 
 def reference(p: Prepared, stored: Stored) -> bytes:

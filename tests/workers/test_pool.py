@@ -90,8 +90,8 @@ def test_a_prepared_package_crosses_the_pipe_unchanged() -> None:
         sha256="0" * 64, data=b"<edXML/>", accepted_at="2026-11-22T10:00:00.000+07:00", accepted_ns=1,
         signature="valid", receipt=b"{}", deliveries=tuple(NewDelivery(c, m.value, targets[m]) for c, m in zip(codes, modes)),
         business_type=3, original_id="o", replaces=(("o", (codes[0],)),))
-    prepared = Prepared(message, {"class": "valid"}, (Problem(Code.AGENCY_NONSTANDARD_CODE, "x"),),
-                        tuple(zip(codes, modes)))
+    prepared = Prepared(message, {"class": "valid"}, (Problem(Code.AGENCY_NONSTANDARD_CODE, "x"),))
+    assert prepared.recipients == tuple(zip(codes, modes))
     for _ in range(2):  # the second time through the daemon side's cache of delivery rows
         (frame,) = Decoder().feed(encode(PREPARED, 7, pack_prepared(prepared)))
         assert frame[:2] == (PREPARED, 7) and b"<edXML/>" not in encode(PREPARED, 7, pack_prepared(prepared))
