@@ -73,7 +73,9 @@ def authenticate(registry: Registry, headers: Mapping[str, str], method: str, pa
             raise AxisError.of(Code.AUTH_STALE, f"date {date} is {skew:.0f} s from axis's clock "
                                f"(allowed {max_skew:.0f} s)")
         expected = hmac.new(secret, string_to_sign(method, path, date, body), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, signature.lower()):
+        # Bytes, not text: compare_digest refuses text that is not ASCII with a TypeError (header values arrive
+        # as latin-1), and a mismatch is all such a signature is.
+        if not hmac.compare_digest(expected.encode(), signature.lower().encode("utf-8", "replace")):
             raise AxisError.of(Code.AUTH_INVALID, "the HMAC signature does not match")
         return agency
     raise AxisError.of(Code.AUTH_INVALID, f"unsupported authorization scheme {scheme!r}")

@@ -53,9 +53,11 @@ def _check_status(store: WriteStore, msg: NewMessage) -> None:
     if event is None:
         raise AxisError.of(Code.STATUS_UNKNOWN_DOCUMENT, "the status names no document (ResponseFor/DocumentId)")
     document = store.document(event.doc_sender, event.document_id)
-    if document is None:
-        raise AxisError.of(Code.STATUS_UNKNOWN_DOCUMENT,
-                           f"no document {event.document_id!r} from {event.doc_sender} went through axis")
+    # An agency that is neither the sender nor a recipient of the document learns no more than if it did not
+    # exist: else a status would tell anyone which DocumentIds (guessable: code, date, number) another agency used.
+    if document is None or (event.author != event.doc_sender and event.author not in document.deliveries):
+        raise AxisError.of(Code.STATUS_UNKNOWN_DOCUMENT, f"no document {event.document_id!r} from "
+                           f"{event.doc_sender} to {event.author} went through axis")
     copy = document.deliveries.get(event.recipient)
     if copy is None or copy[0] in TAKEN_BACK:
         if event.status_code == lifecycle.RECALL:

@@ -169,8 +169,9 @@ class Code(enum.Enum):
                          "Văn bản đã được đơn vị gửi thu hồi hoặc thay thế trước khi nhận")
     # -- business flows: statuses, revoke, update, replace, duplicates
     STATUS_UNKNOWN_DOCUMENT = ("status.unknown-document", _E, 422,
-                               "The status names a document that axis never carried from that sender",
-                               "Trạng thái cho văn bản mà trục chưa từng chuyển từ đơn vị gửi này")
+                               "The status names a document that axis never carried from that sender to its author",
+                               "Trạng thái cho văn bản mà trục chưa từng chuyển từ đơn vị gửi này đến đơn vị gửi "
+                               "trạng thái")
     STATUS_NOT_PARTY = ("status.not-party", _E, 403, "The author of the status is not a party to the document",
                         "Đơn vị gửi trạng thái không phải là bên nhận hoặc gửi văn bản")
     STATUS_OUT_OF_ORDER = ("status.out-of-order", _E, 409,

@@ -43,7 +43,8 @@ SQLITE_FULL = 13  # "database or disk is full"
 
 def _storage_error(failure: Failure) -> Failure:
     """A database error becomes the taxonomy's ``storage.full`` (the disk is full) or ``storage.unavailable``
-    (503 both: nothing was done, the client sends again later)."""
+    (503 both: nothing was done, the client sends again later).  What SQLite said goes to the log, for the
+    operator; the client gets the code's own message."""
     if failure.check(sqlite3.Error):
         exc = failure.value
         full = getattr(exc, "sqlite_errorcode", None) == SQLITE_FULL or "disk is full" in str(exc)
@@ -51,7 +52,7 @@ def _storage_error(failure: Failure) -> Failure:
         if "locked" in detail:  # BEGIN IMMEDIATE waited busy_timeout for a lock another process holds
             detail += " (another process holds the database file's write lock: a backup tool, a sqlite3 shell?)"
         log.error("storage error: %s", detail)
-        return Failure(AxisError.of(Code.STORAGE_FULL if full else Code.STORAGE_UNAVAILABLE, detail))
+        return Failure(AxisError.of(Code.STORAGE_FULL if full else Code.STORAGE_UNAVAILABLE))
     return failure
 
 

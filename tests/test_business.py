@@ -100,7 +100,8 @@ def test_the_same_document_id_with_other_bytes_is_a_conflict_and_changes_nothing
 def test_a_status_needs_a_document_axis_carried_and_a_party_to_it(store: SqliteStore) -> None:
     assert refused(store, status(H41, "01")).code.code == "status.unknown-document"
     put(store, edoc(to=(H41,)))
-    assert refused(store, status(H14, "01")).code.code == "status.not-party"  # never received it
+    # a stranger to it learns no more than of a document that does not exist
+    assert refused(store, status(H14, "01")).code.code == "status.unknown-document"
     assert refused(store, status(H41, "01", doc_sender=H14)).code.code == "status.unknown-document"
     assert refused(store, status(G22, "13", to=H14)).code.code == "status.not-party"  # recall from a non-recipient
     put(store, status(H41, "01"))
@@ -110,7 +111,7 @@ def test_a_status_needs_a_document_axis_carried_and_a_party_to_it(store: SqliteS
 def test_an_unknown_code_is_carried_for_a_party_without_judging_its_order(store: SqliteStore) -> None:
     put(store, edoc(to=(H41,)))
     put(store, status(H41, "09"))  # before any 03: no order is judged for unknown codes
-    assert refused(store, status(H14, "09")).code.code == "status.not-party"  # but only a party may send it
+    assert refused(store, status(H14, "09")).code.code == "status.unknown-document"  # but only a party may send it
     assert history(store, H41) == ["09"]
 
 

@@ -31,7 +31,9 @@ from axis import auth, stats
 from axis.config.priority import PriorityConfig
 from axis.errors import AxisError, Code, Problem
 from axis.http.bodies import read_json
+from axis.http.params import bounded
 from axis.http.tls import bind_to_certificate
+from axis.http.tree import Leaf
 from axis.intake import Prepared, Refused
 from axis.registry import Agency, DeliveryMode
 from axis.service import AxisService
@@ -85,9 +87,10 @@ def _limit(request: Request, default: int = 100) -> int:
     raw = _arg(request, "limit")
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIST:
-        raise AxisError.of(Code.HTTP_BAD_REQUEST, f"limit must be 1..{MAX_LIST}, got {raw!r}")
-    return int(raw)
+    value = bounded(raw, 1, MAX_LIST)
+    if value is None:
+        raise AxisError.of(Code.HTTP_BAD_REQUEST, f"limit must be 1..{MAX_LIST}, got {raw[:40]!r}")
+    return value
 
 
 class ApiResource(Resource):
@@ -142,7 +145,8 @@ class ApiResource(Resource):
                 self.service.metrics.refused.labels(reason=exc.code.code).inc()
             self._write(request, error_answer(exc.problem))
         else:
-            log.error("internal error answering %s %s: %s", request.method.decode(), request.path.decode(),
+            log.error("internal error answering %s %s: %s", request.method.decode("latin-1"),
+                      request.path.decode("utf-8", "replace"),
                       failure.getTraceback())
             self._write(request, error_answer(Problem(Code.INTERNAL)))
 
@@ -324,10 +328,8 @@ class StatsResource(ApiResource):
         return self.service.read(compute).addCallback(lambda report: Answer(200, report.to_dict()))
 
 
-class ReadyResource(Resource):
+class ReadyResource(Leaf):
     """200 when the store answers and the writer is healthy; 503 otherwise (for load balancers)."""
-
-    isLeaf = True
 
     def __init__(self, service: AxisService) -> None:
         super().__init__()
@@ -345,11 +347,15 @@ class ReadyResource(Resource):
         if not self.service.running:
             answer(False, "starting or stopping")
             return NOT_DONE_YET
+        # The reasons name what failed, not how: this answers anyone who asks, and the log has the details.
         if self.service.writer.last_error is not None:
-            answer(False, f"last commit failed: {self.service.writer.last_error}")
+            answer(False, "the last commit failed (see the log)")
             return NOT_DONE_YET
-        d = self.service.read(lambda s: s.queue_depths())
-        d.addCallbacks(lambda _: answer(True), lambda f: answer(False, f"store: {f.getErrorMessage()}"))
+
+        def unreadable(failure: Failure) -> None:
+            log.error("readiness: the store cannot be read: %s", failure.getErrorMessage())
+            answer(False, "the store cannot be read (see the log)")
+        self.service.read(lambda s: s.queue_depths()).addCallbacks(lambda _: answer(True), unreadable)
         return NOT_DONE_YET
 
 

@@ -26,20 +26,11 @@ from twisted.web.server import NOT_DONE_YET, Request, Site
 from axis.config.vxp import VxpConfig
 from axis.errors import Code, Problem
 from axis.http.api import add_api
+from axis.http.tree import Directory, Leaf, problem_body, write_json
 from axis.http.vxp import VxpResource, add_vxp
 from axis.metrics import Metrics
 from axis.service import AxisService
 from axis.verdict import Checker, Verdict
-
-
-def write_json(request: Request, status: int, body: dict[str, Any]) -> bytes:
-    request.setResponseCode(status)
-    request.setHeader(b"Content-Type", b"application/json; charset=utf-8")
-    return json.dumps(body, ensure_ascii=False).encode("utf-8")
-
-
-def problem_body(problem: Problem) -> dict[str, Any]:
-    return {"error": problem.to_dict()}
 
 
 class LimitedRequest(Request):
@@ -77,16 +68,12 @@ class LimitedRequest(Request):
         super().process()
 
 
-class HealthResource(Resource):
-    isLeaf = True
-
+class HealthResource(Leaf):
     def render_GET(self, request: Request) -> bytes:
         return write_json(request, 200, {"status": "ok"})
 
 
-class MetricsResource(Resource):
-    isLeaf = True
-
+class MetricsResource(Leaf):
     def __init__(self, metrics: Metrics) -> None:
         super().__init__()
         self.metrics = metrics
@@ -96,10 +83,8 @@ class MetricsResource(Resource):
         return generate_latest(self.metrics.registry)
 
 
-class CheckResource(Resource):
+class CheckResource(Leaf):
     """POST an edXML package; the answer is its verdict (200 when acceptable, else the first error's status)."""
-
-    isLeaf = True
 
     def __init__(self, reactor: IReactorThreads, checker: Callable[[], Checker], metrics: Metrics) -> None:
         super().__init__()
@@ -134,10 +119,6 @@ class CheckResource(Resource):
 
         d.addCallbacks(answer, failed)
         return NOT_DONE_YET
-
-    def render_GET(self, request: Request) -> bytes:
-        return write_json(request, 405, {"error": {"code": "http.method-not-allowed",
-                                                   "message": "POST an edXML package to this URL"}})
 
 
 class DeadlineChannel(HTTPChannel):
@@ -267,8 +248,8 @@ def build_site(reactor: IReactorThreads, service: AxisService, metrics: Metrics,
                request_timeout: float = 60.0, vxp: VxpConfig | None = None,
                receive_timeout: float = 120.0) -> tuple[AxisSite, AxisSite | None]:
     """The main site, and the VXP door's own site when it has a port of its own."""
-    root = Resource()
-    v1 = Resource()
+    root = Directory()
+    v1 = Directory()
     root.putChild(b"v1", v1)
     v1.putChild(b"check", CheckResource(reactor, lambda: service.policy.checker, metrics))
     add_api(root, v1, service, request_timeout)
@@ -281,7 +262,7 @@ def build_site(reactor: IReactorThreads, service: AxisService, metrics: Metrics,
         else:
             door: Resource = VxpResource(service, request_timeout)
             if vxp.segments:
-                door = Resource()
+                door = Directory()
                 add_vxp(door, vxp.segments, service, request_timeout)
             door_site = AxisSite(door, max_body, idle_timeout=request_timeout, receive_timeout=receive_timeout)
     site = AxisSite(root, max_body, idle_timeout=request_timeout, receive_timeout=receive_timeout)

@@ -18,9 +18,12 @@ text as JSON ``\\u`` escapes, which the SDK's Gson decodes): ``sendEdoc`` answer
 The SDK ignores HTTP statuses; ours still follow the taxonomy, for everyone else.
 
 Replay: the SDK signs a timestamp it freezes for the life of its client object, so freshness cannot be
-required.  What a replayed request can do is bounded instead: a package sent again is a duplicate (the
-first receipt, nothing new), an acknowledgement again changes nothing, reads change nothing, and an
-agency registration is only a request an administrator decides.  Run the door over TLS.
+required, and neither the operation (the URL path) nor the body is signed.  What a replayed request
+changes is bounded: a package sent again is a duplicate (the first receipt, nothing new), an
+acknowledgement again changes nothing, and an agency registration is only a request an administrator
+decides.  What it reads is not: one captured set of headers, replayed to ``getEdoc`` or
+``downloadEdoc``, reads the documents of that agency.  Run the door over TLS, where nobody can capture
+them.
 """
 
 from __future__ import annotations
@@ -39,7 +42,9 @@ from twisted.web.server import NOT_DONE_YET, Request
 from axis import lifecycle
 from axis.errors import AxisError, Code, Problem
 from axis.http.bodies import read_json
+from axis.http.params import bounded
 from axis.http.tls import bind_to_certificate
+from axis.http.tree import Directory
 from axis.intake import Prepared, Refused
 from axis.registry import Agency, Route
 from axis.storage.base import AckResult, MailboxItem, MessageView, ReadStore, Stored, WriteStore
@@ -88,9 +93,10 @@ class VxpCall:
         raw = self.param("pageSize", required=False)
         if raw is None:
             return MAX_LIST
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIST:
-            raise AxisError.of(Code.VXP_BAD_PARAMETER, f"pageSize must be 1..{MAX_LIST}, got {raw!r}")
-        return int(raw)
+        value = bounded(raw, 1, MAX_LIST)
+        if value is None:
+            raise AxisError.of(Code.VXP_BAD_PARAMETER, f"pageSize must be 1..{MAX_LIST}, got {raw[:40]!r}")
+        return value
 
     def kind(self) -> str:
         value = (self.param("messagetype", required=False) or "edoc").lower()
@@ -275,16 +281,17 @@ class VxpResource(Resource):
     def agencies(self, call: VxpCall, qd20: bool = False) -> Deferred[dict[str, Any]]:
         """The registry as the SDK lists it; built off the reactor thread (a national registry is 111,339)."""
         level_text = call.param("level", required=False) if qd20 else None
-        if level_text is not None and not level_text.isdigit():
-            raise AxisError.of(Code.VXP_BAD_PARAMETER, f"level must be a number, got {level_text!r}")
+        level = None if level_text is None else bounded(level_text, 0, 99)
+        if level_text is not None and level is None:
+            raise AxisError.of(Code.VXP_BAD_PARAMETER, f"level must be a number, got {level_text[:40]!r}")
         registry = self.service.policy.registry
-        return self.service.cpu.run(self._agency_rows, registry, qd20, level_text)
+        return self.service.cpu.run(self._agency_rows, registry, qd20, level)
 
     @staticmethod
-    def _agency_rows(registry: Any, qd20: bool, level_text: str | None) -> dict[str, Any]:
+    def _agency_rows(registry: Any, qd20: bool, level: int | None) -> dict[str, Any]:
         rows = []
         for a in registry:
-            if level_text is not None and a.code.level != int(level_text):
+            if level is not None and a.code.level != level:
                 continue
             qd20_form = a.code.to_qd20() or a.key
             if qd20:
@@ -362,7 +369,7 @@ def add_vxp(root: Resource, segments: tuple[bytes, ...], service: Any, request_t
     for segment in segments[:-1]:
         child = parent.children.get(segment)
         if child is None:
-            child = Resource()
+            child = Directory()
             parent.putChild(segment, child)
         parent = child
     parent.putChild(segments[-1], door)

@@ -102,6 +102,8 @@ def read_signed(headers: Mapping[str, bytes]) -> tuple[SignedRequest, bytes, str
         digest = claimed.decode("ascii").strip().lower()
     except (UnicodeDecodeError, ValueError) as exc:
         raise _refuse(Code.VXP_AUTH_MALFORMED, f"XroadVnpt-sign-header is not UTF-8 JSON ({exc})") from None
+    except RecursionError:  # [[[[…]]]]: json.loads says so with a RecursionError, not a ValueError
+        raise _refuse(Code.VXP_AUTH_MALFORMED, "XroadVnpt-sign-header is nested too deeply") from None
     if not isinstance(doc, dict) or not all(isinstance(k, str) and k.startswith(PREFIX) and isinstance(v, str)
                                             for k, v in doc.items()):
         raise _refuse(Code.VXP_AUTH_MALFORMED, "XroadVnpt-sign-header must be a JSON object of XroadVnpt-* strings")

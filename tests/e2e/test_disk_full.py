@@ -61,6 +61,8 @@ def test_a_full_disk_refuses_new_packages_and_recovers_by_itself(small_disk: Pat
         assert (status, code) == (503, "storage.full"), answers
         assert all(s in (202, 503) for _, s, _ in answers)
         assert "disk of axis is full" in r.json()["error"]["message"]
+        assert b"database or disk is full" not in r.body  # what SQLite said is for the log, not for the client
+        assert any("database or disk is full" in line for line in axisd.output)
         # what was accepted is kept and served
         items = axisd.mailbox(G09)
         assert {i["document_id"] for i in items} >= {f"000.00.00.H41,2026/11/22,{n}/FULL" for n in range(3)}
@@ -68,7 +70,8 @@ def test_a_full_disk_refuses_new_packages_and_recovers_by_itself(small_disk: Pat
         # a first fetch is recorded (a write): it waits for space too, with the same clear answer
         fetched = axisd.request("GET", f"/v1/mailbox/{items[0]['message_id']}", as_code=G09)
         assert (fetched.status, fetched.json()["error"]["code"]) == (503, "storage.full")
-        assert axisd.request("GET", "/readyz").status == 503
+        ready = axisd.request("GET", "/readyz")
+        assert ready.status == 503 and ready.json()["reason"] == "the last commit failed (see the log)", ready.body
         # space returns: the same package goes through, with no restart
         filler.unlink()
         again = axisd.wait_for(lambda: (x := axisd.submit(document(H41, (G09,), f"000.00.00.H41,2026/11/22,"

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 from daemon import AgencySpec, Axisd, token_of
 
+from axis.vntime import iso
 from axis.vxp.client import VxpClient
 
 H41, G22 = "000.00.00.H41", "000.00.00.G22"
@@ -76,6 +77,15 @@ CASES = {
                               "body.too-large"),
     "a package that is not UTF-8": (post(b"/v1/packages", b"<?xml version='1.0'?><edXML>\xff\xfe</edXML>",
                                          TOKEN), 400, "body.not-utf8"),
+    # str.isdigit is true of these, int() refuses them
+    "a superscript digit as a limit": (get(b"/v1/mailbox?limit=%C2%B2", TOKEN), 400, "http.bad-request"),
+    "a limit of 5,000 digits": (get(b"/v1/sent?limit=" + b"9" * 5000, TOKEN), 400, "http.bad-request"),
+    # Twisted's own pages are HTML
+    "an unknown path under /v1": (get(b"/v1/nothing", TOKEN), 404, "http.not-found"),
+    "an unknown path": (get(b"/nothing"), 404, "http.not-found"),
+    "a directory": (get(b"/v1"), 404, "http.not-found"),
+    "a method a resource does not take": (post(b"/healthz", b""), 405, "http.method-not-allowed"),
+    "GET of the check resource": (get(b"/v1/check"), 405, "http.method-not-allowed"),
 }
 
 
@@ -85,6 +95,13 @@ def test_native_door_answers_hostile_requests_with_a_typed_error(axisd: Axisd, c
     got_status, body = raw(axisd, data)
     assert (got_status, body["error"]["code"]) == (status, code), body  # type: ignore[index]
     assert axisd.request("GET", "/healthz").status == 200
+
+
+def test_an_hmac_signature_that_is_not_ascii_does_not_match(axisd: Axisd) -> None:
+    """Header values arrive as latin-1 text, and compare_digest refuses text that is not ASCII (a TypeError)."""
+    header = f'Authorization: AXIS-HMAC-SHA256 agency="{G22}", date="{iso()}", signature="\u00e9"\r\n'
+    status, body = raw(axisd, get(b"/v1/mailbox", header.encode("latin-1")))
+    assert (status, body["error"]["code"]) == (401, "auth.invalid"), body  # type: ignore[index]
 
 
 def test_a_slow_sender_is_cut_off_with_408(axisd: Axisd) -> None:
@@ -131,6 +148,15 @@ def test_vxp_door_answers_hostile_requests_with_a_typed_error(axisd: Axisd) -> N
     assert status in (400, 401) and str(answer["ErrorCode"]).startswith("vxp."), answer
     status, answer = raw(axisd, post(b"/vxp/../../etc/passwd", b"{}", headers))
     assert status == 404, answer
+    # json.loads says RecursionError, not ValueError, of a deeply nested signature header (before any authentication)
+    status, answer = raw(axisd, post(b"/vxp/countReceiveEdoc", b"{}", b"XroadVnpt-sign-header: " + b"[" * 3000
+                                     + b"]" * 3000 + b"\r\nXroadVnpt-hash-header: 00\r\n"))
+    assert (status, answer["ErrorCode"]) == (400, "vxp.auth-malformed"), answer
+    # numbers that str.isdigit admits and int() refuses
+    for operation, params in (("getReceivedEdocList", {"pageSize": "\u00b2"}), ("getSentEdocList", {"pageSize": "9" * 5000}),
+                              ("getAgenciesListQD20", {"level": "\u00b2"})):
+        answer = client.call(operation, params)
+        assert (answer["status"], answer["ErrorCode"]) == ("FAIL", "vxp.bad-parameter"), (operation, answer)
 
 
 def test_answers_are_whole_http_messages_on_a_kept_connection(axisd: Axisd) -> None:
