@@ -34,7 +34,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
@@ -106,6 +106,11 @@ class VxpCall:
 
 
 Handler = Callable[["VxpResource", VxpCall], "Deferred[Any] | Any"]
+LISTINGS_KEPT = 8
+
+
+class EncodedJson(bytes):
+    """An answer already encoded as JSON: the agency listings, built and encoded off the reactor thread."""
 
 
 class VxpResource(Resource):
@@ -117,6 +122,9 @@ class VxpResource(Resource):
         super().__init__()
         self.service = service
         self.request_timeout = request_timeout
+        # (operation, level) -> (the registry it lists, the answer): a national registry lists 111,339 agencies,
+        # some 15 MB of JSON, the same until a reload replaces the registry.
+        self._listings: dict[tuple[str, int | None], tuple[Any, EncodedJson]] = {}
 
     # -- the frame
 
@@ -180,7 +188,9 @@ class VxpResource(Resource):
             status, body = body[0].code.http_status, fail(body, **extra)
         else:
             status = 200
-        if isinstance(body, bytes):  # downloadEdoc: the package itself
+        if isinstance(body, EncodedJson):
+            content_type, data = b"application/json; charset=utf-8", bytes(body)
+        elif isinstance(body, bytes):  # downloadEdoc: the package itself
             content_type, data = b"application/octet-stream", body
         else:
             content_type = b"application/json; charset=utf-8"
@@ -278,14 +288,32 @@ class VxpResource(Resource):
             return self.service.read(lambda s: s.pending_count(key, kind)).addCallback(lambda n: ok(count=n))
         return counted
 
-    def agencies(self, call: VxpCall, qd20: bool = False) -> Deferred[dict[str, Any]]:
-        """The registry as the SDK lists it; built off the reactor thread (a national registry is 111,339)."""
+    def _listing(self, operation: str, level: int | None,
+                 build: Callable[[Any], dict[str, Any]]) -> Deferred[EncodedJson]:
+        """The answer ``build(registry)``, encoded on the CPU threads once per registry (a reload makes a new one)."""
+        registry, key = self.service.policy.registry, (operation, level)
+        kept = self._listings.get(key)
+        if kept is not None and kept[0] is registry:
+            return succeed(kept[1])
+
+        def encoded() -> EncodedJson:
+            return EncodedJson(json.dumps(build(registry), ensure_ascii=True, separators=(",", ":")).encode("ascii"))
+
+        def keep(answer: EncodedJson) -> EncodedJson:
+            if len(self._listings) >= LISTINGS_KEPT:
+                self._listings.clear()
+            self._listings[key] = (registry, answer)
+            return answer
+        return self.service.cpu.run(encoded).addCallback(keep)
+
+    def agencies(self, call: VxpCall, qd20: bool = False) -> Deferred[EncodedJson]:
+        """The registry as the SDK lists it."""
         level_text = call.param("level", required=False) if qd20 else None
         level = None if level_text is None else bounded(level_text, 0, 99)
         if level_text is not None and level is None:
             raise AxisError.of(Code.VXP_BAD_PARAMETER, f"level must be a number, got {level_text[:40]!r}")
-        registry = self.service.policy.registry
-        return self.service.cpu.run(self._agency_rows, registry, qd20, level)
+        return self._listing("getAgenciesListQD20" if qd20 else "getAgenciesList", level,
+                             lambda registry: self._agency_rows(registry, qd20, level))
 
     @staticmethod
     def _agency_rows(registry: Any, qd20: bool, level: int | None) -> dict[str, Any]:
@@ -301,9 +329,9 @@ class VxpResource(Resource):
                              "oldCode": qd20_form})
         return ok(data=rows)
 
-    def synchronize(self, call: VxpCall) -> Deferred[dict[str, Any]]:
-        center, registry = self.service.intake.axis_code, self.service.policy.registry
-        return self.service.cpu.run(lambda: ok(data=[
+    def synchronize(self, call: VxpCall) -> Deferred[EncodedJson]:
+        center = self.service.intake.axis_code
+        return self._listing("getSynchronizeUnit", None, lambda registry: ok(data=[
             {"id": a.key, "pid": a.parent or "", "code": a.key, "name": a.name, "mail": "", "version": 1,
              "centerCode": center, "deleted": False, "modifyDate": "", "isAgency": True} for a in registry]))
 

@@ -120,7 +120,9 @@ def test_each_kind_of_fault_has_its_outcome(faults: tuple[Axisd, dict[str, Fault
         failing = axisd.wait_for(lambda m=mode: (r := row(m))["attempts"] >= 2 and r, timeout=30,
                                  what=f"two failed attempts for {mode}")
         assert failing["state"] == "queued" and fragment in failing["last_error"], (mode, failing)
-        assert (axisd.metric(f'axis_delivery_failures_total{{agency="{CODES[mode]}"}}') or 0) >= 2
+        # counted once the failure is durable, a moment after readers can see its row
+        axisd.wait_for(lambda m=mode: (axisd.metric(f'axis_delivery_failures_total{{agency="{CODES[m]}"}}') or 0) >= 2,
+                       timeout=10, what=f"two failures of {mode} counted")
     assert axisd.request("GET", "/readyz").status == 200
 
 

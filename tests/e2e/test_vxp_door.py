@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import signal
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -172,3 +174,24 @@ def test_the_native_token_does_not_open_the_vxp_door(axisd: Axisd) -> None:
 def test_unknown_operations_are_named(axisd: Axisd) -> None:
     r = axisd.request("POST", "/vxp/getEverything")
     assert r.status == 404 and r.json()["ErrorCode"] == "vxp.unknown-operation"
+
+
+def test_the_agency_lists_are_kept_until_a_reload_replaces_the_registry(tmp_path: Path) -> None:
+    agencies = [AgencySpec(G22, f"Cơ quan {G22}", hmac_secret=SECRETS[G22], vxp_system_id=SYSTEMS[G22])]
+    daemon = Axisd(tmp_path, agencies)
+    daemon.start()
+    try:
+        g22 = client(daemon, G22)
+        first = g22.call("getAgenciesList")
+        assert [a["code"] for a in first["data"]] == [G22]
+        assert g22.call("getAgenciesList") == first  # the kept answer
+        assert g22.call("getAgenciesListQD20", {"level": "1"})["data"][0]["code"] == "G22"  # a listing of its own
+        with (daemon.conf / "agencies.toml").open("a", encoding="utf-8") as f:
+            f.write(AgencySpec(H41).toml(daemon.conf / "secrets") + "\n")
+        daemon.signal(signal.SIGHUP)
+        daemon.wait_for(lambda: {a["code"] for a in g22.call("getAgenciesList")["data"]} == {G22, H41},
+                        what="the new registry listed")
+        assert {u["code"] for u in g22.call("getSynchronizeUnit")["data"]} == {G22, H41}
+        assert {a["code"] for a in g22.call("getAgenciesListQD20", {"level": "1"})["data"]} == {"G22", "H41"}
+    finally:
+        daemon.kill()
