@@ -30,11 +30,6 @@ from axis.config import AxisConfig, ConfigError, load
 from axis.errors import AxisError
 from axis.http.tls import server_options
 
-# How long a thread of the daemon holds the interpreter while others wait for it (Python's default is 5 ms).
-# The reactor shares it with the writer and the read threads; at 500 packages a second, 1 ms halved the
-# median accept latency in most runs of bench/bench_load.py (54-81 ms against 82-338 ms), throughput unchanged.
-SWITCH_INTERVAL = 0.001
-
 log = logging.getLogger("axisd")
 
 
@@ -132,7 +127,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"axisd: VXP door on {scheme}://{address.host}:{address.port}{vxp.prefix}/", flush=True)
 
         endpoint_on(vxp.port).listen(app.vxp_site).addCallbacks(door_listening, failed)
-    sys.setswitchinterval(SWITCH_INTERVAL)
     reactor.run()  # type: ignore[attr-defined]
     return 0
 
