@@ -454,7 +454,8 @@ class Phase:
             self.duplicates += 1
         if self.statuses[202] % 50 == 1:  # a sample, fully parsed: signature class and fan-out
             answer = json.loads(body)
-            self.signature_classes[(answer.get("signature") or {}).get("class", "none")] += 1
+            signature = (answer.get("verdict") or {}).get("signature") or {}
+            self.signature_classes[signature.get("class", "none")] += 1
             self.recipient_counts[len(answer.get("recipients", []))] += 1
 
     def error(self, exc: BaseException) -> None:
@@ -775,7 +776,8 @@ def summary(r: dict[str, Any]) -> str:
         f"{fmt(r['memory']['axisd_vmrss_end_mib'], ' MiB')}); generator VmHWM "
         f"{fmt(r['memory']['generator_vmhwm_mib'], ' MiB')} (holds every pre-built request)",
         f"  cross-check: {r['cross_check']['accepted_counted_here']} accepted counted here, axisd says "
-        f"{fmt(r['cross_check']['axis_packages_accepted_total'])}",
+        f"{fmt(r['cross_check']['axis_packages_accepted_total'])}; signatures of the answers sampled: "
+        f"{dict(sum((Counter(p['signature_classes_sampled']) for p in ph.values()), Counter()))}",
         f"  axisd log: {r['axisd_log']['lines_by_level']}",
         "",
         "  targets:",
