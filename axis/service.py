@@ -154,10 +154,16 @@ class AxisService:
                 self._readers.append(store)
         return store  # type: ignore[no-any-return]
 
-    def read(self, fn: Callable[..., T], *args: Any) -> Deferred[T]:
-        """Run ``fn(read_store, *args)`` on a read thread."""
-        d = self.reads.run(lambda: fn(self._reader(), *args))
-        return d.addErrback(_storage_error)
+    def read(self, fn: Callable[..., T], *args: Any, within: float | None = None) -> Deferred[T]:
+        """Run ``fn(read_store, *args)`` on a read thread; with ``within``, its reads stop after that many seconds
+        (AxisError ``http.timeout``): the request waiting for it is answered by then, and the thread is needed."""
+        def run() -> T:
+            store = self._reader()
+            if within is None:
+                return fn(store, *args)
+            with store.within(within):
+                return fn(store, *args)
+        return self.reads.run(run).addErrback(_storage_error)
 
     def write(self, fn: Callable[[WriteStore], T]) -> Deferred[T]:
         """Run ``fn(write_store)`` in the next group commit; fires once it is durable."""

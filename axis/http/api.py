@@ -325,7 +325,8 @@ class StatsResource(ApiResource):
             return stats.report(store.copies(start, end, only), policy.calendar_for, first.isoformat(),
                                 last.isoformat(), vn_now(), scope.__contains__, policy.registry.name)
 
-        return self.service.read(compute).addCallback(lambda report: Answer(200, report.to_dict()))
+        return self.service.read(compute, within=self.request_timeout).addCallback(
+            lambda report: Answer(200, report.to_dict()))
 
 
 class ReadyResource(Leaf):

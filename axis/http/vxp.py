@@ -280,7 +280,8 @@ class VxpResource(Resource):
             view = store.message(doc_id)
             return [view] if view is not None and mine(view) else []
 
-        return self.service.read(views).addCallback(lambda found: ok(data=[r for v in found for r in _sent_rows(v)]))
+        return self.service.read(views, within=self.request_timeout).addCallback(
+            lambda found: ok(data=[r for v in found for r in _sent_rows(v)]))
 
     def count(self, kind: str) -> Callable[[VxpCall], Deferred[dict[str, Any]]]:
         def counted(call: VxpCall) -> Deferred[dict[str, Any]]:

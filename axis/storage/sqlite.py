@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,6 +50,7 @@ from axis.storage.base import (
 )
 
 DB_NAME = "axis.sqlite3"
+PROGRESS_STEPS = 20000  # virtual-machine steps between two looks at a read's deadline (a few milliseconds)
 WAL_CHECKPOINT_PAGES = 2000  # the daemon's writer; SQLite's default is 1,000
 R = TypeVar("R")
 
@@ -367,6 +369,21 @@ class SqliteStore:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+    @contextmanager
+    def within(self, seconds: float) -> Iterator[None]:
+        """Interrupt a statement still running ``seconds`` from now: a read its request no longer waits for (the
+        client was answered ``http.timeout``) gives its thread back instead of holding it to the end."""
+        end = time.monotonic() + seconds
+        self.conn.set_progress_handler(lambda: time.monotonic() > end, PROGRESS_STEPS)
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if "interrupted" not in str(exc) or time.monotonic() <= end:
+                raise
+            raise AxisError.of(Code.HTTP_TIMEOUT, f"a read ran past {seconds:g} s and was stopped") from None
+        finally:
+            self.conn.set_progress_handler(None, 0)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

@@ -422,3 +422,33 @@ def test_a_job_refused_after_it_wrote_is_rolled_back_alone(tmp_path: Path) -> No
     assert reader.message("m999") is None and reader.mailbox(G12, 10) == []
     assert sorted(i.message_id for i in reader.mailbox(H41, 10)) == ["m1", "m2"]  # each stored once
     assert reader.conn.execute("SELECT count(*) FROM transport_ledger").fetchone() == (4,)
+
+
+ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c WHERE x < 1e15"
+
+
+def test_a_read_past_its_deadline_is_stopped_and_the_store_reads_on(tmp_path: Path) -> None:
+    """A read its request no longer waits for (a year of statistics, say) gives its thread back."""
+    reader = SqliteStore(open_database(tmp_path), readonly=True)
+    try:
+        started = time.monotonic()
+        with pytest.raises(AxisError) as caught, reader.within(0.2):
+            reader.conn.execute(ENDLESS).fetchone()
+        assert caught.value.code is Code.HTTP_TIMEOUT and "0.2 s" in str(caught.value)
+        assert time.monotonic() - started < 3
+        with reader.within(5):  # in time: the answer, not an error
+            assert reader.mailbox(H41, 10) == []
+        # the deadline is gone with its block: a long statement runs to its end
+        assert reader.conn.execute("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000) "
+                                   "SELECT count(*) FROM c").fetchone() == (300000,)
+    finally:
+        reader.close()
+
+
+def test_an_error_of_sqlite_within_a_deadline_is_not_taken_for_the_deadline(tmp_path: Path) -> None:
+    reader = SqliteStore(open_database(tmp_path), readonly=True)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="no such table"), reader.within(5):
+            reader.conn.execute("SELECT * FROM nothing_here")
+    finally:
+        reader.close()
