@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import time
 from datetime import date, timedelta
 from typing import Any
 
@@ -38,6 +39,7 @@ from axis.intake import Prepared, Refused
 from axis.registry import Agency, DeliveryMode
 from axis.service import AxisService
 from axis.storage.base import AckResult, MailboxItem, MessageView, ReadStore, State, Stored
+from axis.verdict import Verdict
 from axis.vntime import now as vn_now
 
 log = logging.getLogger(__name__)
@@ -162,6 +164,24 @@ class ApiResource(Resource):
         request.setHeader(b"Content-Length", b"%d" % len(body))  # one write, not chunked
         request.write(body)
         request.finish()
+
+
+class CheckResource(ApiResource):
+    """POST an edXML package: its verdict, nothing stored (200 when acceptable, else the first error's status).
+    For registered agencies only, as everything under /v1: a check reads and verifies the whole package on
+    axis's own threads, which nobody else may keep busy."""
+
+    methods = (b"POST",)
+
+    def handle(self, request: Request, agency: Agency, body: bytes) -> Deferred[Answer]:
+        started, metrics = time.perf_counter(), self.service.metrics
+
+        def answer(verdict: Verdict) -> Answer:
+            metrics.check_seconds.observe(time.perf_counter() - started)
+            result = "ok" if verdict.acceptable else verdict.errors[0].code.code
+            metrics.checked.labels(kind=verdict.kind or "none", result=result).inc()
+            return Answer(200 if verdict.acceptable else verdict.errors[0].code.http_status, verdict.to_dict())
+        return self.service.cpu.run(self.service.policy.checker.check, body).addCallback(answer)
 
 
 class PackagesResource(ApiResource):
@@ -361,6 +381,7 @@ class ReadyResource(Leaf):
 
 
 def add_api(root: Resource, v1: Resource, service: AxisService, request_timeout: float) -> None:
+    v1.putChild(b"check", CheckResource(service, request_timeout))
     v1.putChild(b"packages", PackagesResource(service, request_timeout))
     v1.putChild(b"mailbox", MailboxResource(service, request_timeout))
     v1.putChild(b"sent", SentResource(service, request_timeout))

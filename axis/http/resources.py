@@ -8,20 +8,16 @@ trace ever reaches a client.
 from __future__ import annotations
 
 import json
-import time
 import weakref
-from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorThreads
-from twisted.internet.threads import deferToThreadPool
-from twisted.python import log
 from twisted.web.http import HTTPChannel
 from twisted.web.http_headers import Headers
 from twisted.web.resource import Resource
-from twisted.web.server import NOT_DONE_YET, Request, Site
+from twisted.web.server import Request, Site
 
 from axis.config.vxp import VxpConfig
 from axis.errors import Code, Problem
@@ -30,7 +26,6 @@ from axis.http.tree import Directory, Leaf, problem_body, write_json
 from axis.http.vxp import VxpResource, add_vxp
 from axis.metrics import Metrics
 from axis.service import AxisService
-from axis.verdict import Checker, Verdict
 
 
 class LimitedRequest(Request):
@@ -81,44 +76,6 @@ class MetricsResource(Leaf):
     def render_GET(self, request: Request) -> bytes:
         request.setHeader(b"Content-Type", CONTENT_TYPE_LATEST.encode("ascii"))
         return generate_latest(self.metrics.registry)
-
-
-class CheckResource(Leaf):
-    """POST an edXML package; the answer is its verdict (200 when acceptable, else the first error's status)."""
-
-    def __init__(self, reactor: IReactorThreads, checker: Callable[[], Checker], metrics: Metrics) -> None:
-        super().__init__()
-        self.reactor = reactor
-        self.checker = checker  # the current one: a reload replaces it
-        self.metrics = metrics
-
-    def render_POST(self, request: Request) -> bytes | int:
-        if getattr(request, "too_large", False):
-            limit = request.channel.site.max_body  # type: ignore[union-attr,attr-defined]
-            return write_json(request, 413, problem_body(Problem(Code.BODY_TOO_LARGE, f"limit {limit} bytes")))
-        assert request.content is not None
-        request.content.seek(0)
-        data = request.content.read()
-        started = time.perf_counter()
-        d = deferToThreadPool(self.reactor, self.reactor.getThreadPool(), self.checker().check, data)
-
-        def answer(verdict: Verdict) -> None:
-            self.metrics.check_seconds.observe(time.perf_counter() - started)
-            result = "ok" if verdict.acceptable else verdict.errors[0].code.code
-            self.metrics.checked.labels(kind=verdict.kind or "none", result=result).inc()
-            status = 200 if verdict.acceptable else verdict.errors[0].code.http_status
-            if not request._disconnected:
-                request.write(write_json(request, status, verdict.to_dict()))
-                request.finish()
-
-        def failed(failure: Any) -> None:
-            log.err(failure, "checking a package failed")
-            if not request._disconnected:
-                request.write(write_json(request, 500, problem_body(Problem(Code.INTERNAL))))
-                request.finish()
-
-        d.addCallbacks(answer, failed)
-        return NOT_DONE_YET
 
 
 class DeadlineChannel(HTTPChannel):
@@ -251,7 +208,6 @@ def build_site(reactor: IReactorThreads, service: AxisService, metrics: Metrics,
     root = Directory()
     v1 = Directory()
     root.putChild(b"v1", v1)
-    v1.putChild(b"check", CheckResource(reactor, lambda: service.policy.checker, metrics))
     add_api(root, v1, service, request_timeout)
     root.putChild(b"healthz", HealthResource())
     root.putChild(b"metrics", MetricsResource(metrics))

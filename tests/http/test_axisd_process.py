@@ -13,16 +13,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from daemon import AgencySpec, token_of
 from packages import edoc
 
 AXISD = Path(sys.executable).with_name("axisd")
+G22 = "000.00.00.G22"
 
 
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[str]:
     config = tmp_path / "axisd.toml"
+    (tmp_path / "agencies.toml").write_text(AgencySpec(G22).toml(tmp_path), encoding="utf-8")
     config.write_text('[server]\nhost = "127.0.0.1"\nport = 8080\ndata_dir = "var"\n'
                       '[axis]\ncode = "000.00.99.H41"\n'
+                      '[registry]\nagencies = ["agencies.toml"]\n'
                       "[limits]\nmax_package_bytes = 200000\n")
     proc = subprocess.Popen([str(AXISD), "--config", str(config), "--port", "0"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -46,8 +50,9 @@ def daemon(tmp_path: Path) -> Iterator[str]:
         assert "Traceback" not in (proc.stderr.read() if proc.stderr else "")
 
 
-def post(url: str, body: bytes) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=body, method="POST")
+def post(url: str, body: bytes, token: str | None = token_of(G22)) -> tuple[int, dict]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.load(response)
@@ -64,6 +69,9 @@ def test_check_over_http(daemon: str) -> None:
     assert status == 400 and body["errors"][0]["code"] == "body.empty"
     status, body = post(daemon + "v1/check", b"<x>" + b"a" * 300_000 + b"</x>")
     assert status == 413 and body["error"]["code"] == "body.too-large"
+    # a check reads and verifies the whole package on axis's threads: for registered agencies only
+    assert post(daemon + "v1/check", edoc(), token=None)[1]["error"]["code"] == "auth.missing"
+    assert post(daemon + "v1/check", edoc(), token="not-a-token")[1]["error"]["code"] == "auth.invalid"
     with urllib.request.urlopen(daemon + "metrics", timeout=10) as response:
         metrics = response.read().decode()
     assert 'axis_packages_checked_total{kind="edoc",result="ok"} 1.0' in metrics
