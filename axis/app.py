@@ -160,7 +160,7 @@ def build(reactor: Any, config: AxisConfig) -> App:
     if config.server.intake_processes:
         service.pool = IntakePool(reactor, IntakePool.child_command(config.source.resolve(), config.server.data_dir),
                                   config.server.intake_processes, on_change=metrics.intake_changed)
-    site, vxp_site = build_site(reactor, service, metrics, config.limits.max_bytes, config.server.request_timeout,
+    site, vxp_site = build_site(service, metrics, config.limits.max_bytes, config.server.request_timeout,
                                 config.vxp, config.server.receive_timeout)
     settle()
     return App(reactor, config, metrics, service, pusher, site, signer, poller, vxp_site)

@@ -1,4 +1,4 @@
-"""HTTP resources of axisd (twisted.web): the site, health, metrics, and package checking.
+"""HTTP resources of axisd (twisted.web): the site, its connections and requests, health and metrics.
 
 Resources are thin: decode the request, hand the work to the domain code in a
 thread, encode the answer.  Errors are JSON with the taxonomy's code; no stack
@@ -13,7 +13,6 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IReactorThreads
 from twisted.web.http import HTTPChannel
 from twisted.web.http_headers import Headers
 from twisted.web.resource import Resource
@@ -201,7 +200,7 @@ class AxisSite(Site):
         a line per request would cost a tenth of the daemon's time at full load."""
 
 
-def build_site(reactor: IReactorThreads, service: AxisService, metrics: Metrics, max_body: int,
+def build_site(service: AxisService, metrics: Metrics, max_body: int,
                request_timeout: float = 60.0, vxp: VxpConfig | None = None,
                receive_timeout: float = 120.0) -> tuple[AxisSite, AxisSite | None]:
     """The main site, and the VXP door's own site when it has a port of its own."""

@@ -123,7 +123,7 @@ class VxpResource(Resource):
         self.service = service
         self.request_timeout = request_timeout
         # (operation, level) -> (the registry it lists, the answer): a national registry lists 111,339 agencies,
-        # some 15 MB of JSON, the same until a reload replaces the registry.
+        # some 20 MB of JSON, the same until a reload replaces the registry.
         self._listings: dict[tuple[str, int | None], tuple[Any, EncodedJson]] = {}
 
     # -- the frame
