@@ -180,7 +180,9 @@ def _restart_needed(old: AxisConfig, new: AxisConfig) -> list[str]:
     for name in ("server", "axis", "storage", "limits", "vxp"):
         if getattr(old, name) != getattr(new, name):
             changed.append(name)
-    fixed = ("per_host", "connect_timeout", "upstream_poll_interval", "tls_ca", "tls_client_cert", "tls_client_key")
+    # Read once, when the pusher is built: the upstream links keep their timeout, the push loop its interval.
+    fixed = ("per_host", "connect_timeout", "timeout", "poll_interval", "upstream_poll_interval", "tls_ca",
+             "tls_client_cert", "tls_client_key")
     changed += [f"delivery.{name}" for name in fixed if getattr(old.delivery, name) != getattr(new.delivery, name)]
     if old.deadlines.refresh != new.deadlines.refresh:  # the gauge's timer; calendars and watch do reload
         changed.append("deadlines.refresh")
@@ -256,16 +258,22 @@ class Reloader:
     def _done(self, result: dict[str, Any]) -> dict[str, Any]:
         self.seq += 1
         result = {"seq": self.seq, "pid": os.getpid(), "at": iso(), **result}
-        write_status(self.app.config.server.data_dir / RELOAD_STATUS_FILE, result)
-        outcome = (f"ok: {json.dumps(result['registry'], ensure_ascii=False)}" if result["ok"]
-                   else f"refused: {result['error']}")
-        at = result["at"]
-        self.app.service.write(lambda s: s.record_audit(at, "operator (SIGHUP)", "reload", outcome)).addErrback(
-            _logged("recording the reload in the audit log"))
-        self._running = None
-        if self._again:
-            self._again = False
-            self.request()
+        try:
+            status = self.app.config.server.data_dir / RELOAD_STATUS_FILE
+            try:
+                write_status(status, result)
+            except OSError as exc:  # a full disk: the reload still happened (or not); say so, and go on
+                log.error("could not write %s: %s", status, exc)
+            outcome = (f"ok: {json.dumps(result['registry'], ensure_ascii=False)}" if result["ok"]
+                       else f"refused: {result['error']}")
+            at = result["at"]
+            self.app.service.write(lambda s: s.record_audit(at, "operator (SIGHUP)", "reload", outcome)).addErrback(
+                _logged("recording the reload in the audit log"))
+        finally:  # else every later reload would be handed this one's finished Deferred
+            self._running = None
+            if self._again:
+                self._again = False
+                self.request()
         return result
 
 

@@ -34,8 +34,8 @@ from axis.signature.sign import sign_package
 from axis.signature.trust import TrustStore
 from axis.signature.verify import SignatureOptions
 from axis.verdict import Checker, CheckOptions
+from axis.vntime import iso, parse_iso
 from axis.vntime import now as vn_now
-from axis.vntime import parse_iso
 
 
 class UsageError(Exception):
@@ -128,8 +128,8 @@ def cmd_pki_issue(args: argparse.Namespace) -> int:
                        key_kind=args.key_kind)
     key_path, cert_path = pki.write(issued, directory, args.stem or code.text)
     print(json.dumps({"agency": code.text, "certificate": str(cert_path), "key": str(key_path),
-                      "not_before": issued.cert.not_valid_before_utc.isoformat(),
-                      "not_after": issued.cert.not_valid_after_utc.isoformat()}, ensure_ascii=False))
+                      "not_before": iso(issued.cert.not_valid_before_utc),
+                      "not_after": iso(issued.cert.not_valid_after_utc)}, ensure_ascii=False))
     return 0
 
 
@@ -237,6 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except UsageError as exc:
+        print(f"axisctl: {exc}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:  # the commands that read only [server] to find the data directory
         print(f"axisctl: {exc}", file=sys.stderr)
         return 2
     except (AxisError, operate.OperateError, client.ClientError) as exc:

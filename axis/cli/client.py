@@ -13,6 +13,7 @@ instead of the command line (which other users can see in the process list).
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import sys
@@ -40,6 +41,8 @@ def _call(args: argparse.Namespace, method: str, path: str, body: bytes | None =
         return err.code, err.read()
     except (urllib.error.URLError, OSError) as exc:
         raise ClientError(f"cannot reach {args.url}: {getattr(exc, 'reason', exc)}") from None
+    except http.client.HTTPException as exc:  # something answered, but not in HTTP (BadStatusLine, IncompleteRead)
+        raise ClientError(f"{args.url} did not answer in HTTP: {type(exc).__name__} {exc}") from None
 
 
 def _print_json(status: int, body: bytes) -> int:

@@ -43,7 +43,7 @@ from axis.agencycode import parse_tolerant
 from axis.app import PID_FILE, RELOAD_STATUS_FILE, with_data_dir
 from axis.config import AxisConfig, ConfigError
 from axis.config import load as load_config
-from axis.config._base import read_toml
+from axis.config._base import MAX_DAYS, read_toml
 from axis.config.delivery import StorageConfig, read_storage
 from axis.config.server import read_server
 from axis.errors import AxisError
@@ -186,9 +186,13 @@ def cmd_reload(args: argparse.Namespace) -> int:
     data_dir = _data_dir(args)
     pid_path, status_path = data_dir / PID_FILE, data_dir / RELOAD_STATUS_FILE
     try:
-        pid = int(pid_path.read_text().strip())
-    except (OSError, ValueError):
+        pid_path.read_text()
+    except OSError:
         raise OperateError(f"axisd does not seem to run: no readable {pid_path}") from None
+    # A pid file left by a daemon that was killed may name another program now: SIGHUP would end it.
+    pid = backups.running_daemon(data_dir)
+    if pid is None:
+        raise OperateError(f"no axisd runs with pid file {pid_path} (a stale file: axisd was killed?)")
     before = status_path.stat().st_mtime_ns if status_path.exists() else 0
     try:
         os.kill(pid, signal.SIGHUP)
@@ -444,8 +448,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_retention(args: argparse.Namespace) -> int:
-    if args.days is not None and args.days <= 0 or args.batch is not None and args.batch <= 0:
-        raise OperateError("--days and --batch expect a positive number")
+    if args.days is not None and not 1 <= args.days <= MAX_DAYS or args.batch is not None and args.batch <= 0:
+        raise OperateError(f"--days expects 1..{MAX_DAYS}, --batch a positive number")
     days, batch = args.days, args.batch
     if days is None or batch is None:
         path = Path(args.config)

@@ -30,6 +30,10 @@ _SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(B|kB|KB|MB|GB|TB|KiB|MiB|GiB|TiB)"
 _SIZE_UNITS = {"B": 1, "kB": 1000, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4,
                "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**4}
 SIZE_SYNTAX = 'bytes, or a number with a unit: "512KiB", "64MiB", "10MB", "1GiB"'
+# Durations and periods become nanoseconds added to the clock (SQLite integers: 64 bits, 292 years in all):
+# beyond a century they overflowed at run time, and every push poll or retention run failed.
+MAX_DAYS = 36500
+MAX_SECONDS = MAX_DAYS * 86400.0
 
 
 def parse_duration(value: object) -> float:
@@ -140,6 +144,8 @@ class _Section:
             raise self.error(key, str(exc)) from None
         if positive and seconds <= 0:
             raise self.error(key, f"must be more than zero, got {self.data[key]!r}")
+        if seconds > MAX_SECONDS:
+            raise self.error(key, f"at most {MAX_DAYS}d (a century), got {self.data[key]!r}")
         return seconds
 
     def size(self, key: str, default: int) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from axis.config import pem
 from axis.config._base import ConfigError, read_toml
 from axis.config.deadlines import DeadlinesConfig, read_deadlines
 from axis.config.delivery import DeliveryConfig, StorageConfig, read_delivery, read_storage
@@ -59,6 +60,14 @@ def load(path: Path) -> AxisConfig:
     vxp = read_vxp(path, raw.get("vxp", {}))
     registry, files = read_registry(path, raw.get("registry", {}), signatures.require_valid_signature,
                                     frozenset(deadlines.calendars))
+    # The TLS files are read here, not with their sections: axisctl's store commands read [server] alone, and
+    # must work for an operator who may not read axisd's key.
+    tls = server.tls
+    pem.check_pair(path, "server.tls_cert", "server.tls_key", tls.cert, tls.key)
+    pem.check_certificates(path, "server.client_ca", tls.client_ca)
+    pem.check_pair(path, "delivery.tls_client_cert", "delivery.tls_client_key", delivery.tls_client_cert,
+                   delivery.tls_client_key)
+    pem.check_certificates(path, "delivery.tls_ca", delivery.tls_ca)
     return AxisConfig(source=path, server=server, limits=limits, signatures=signatures, axis=identity,
                       delivery=delivery, storage=storage, priority=priority, deadlines=deadlines, vxp=vxp,
                       registry=registry, registry_files=files)

@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from axis.config._base import _Section
+from axis.config._base import MAX_DAYS, _Section
 
 
 @dataclass(frozen=True)
 class DeliveryConfig:
     """Durations in seconds.  A failed push is retried after ``retry_initial``, doubling (with jitter) up to
-    ``retry_max`` between attempts; a package still undelivered ``dead_after`` its acceptance is dead-lettered."""
+    ``retry_max`` between attempts; a delivery still failing ``dead_after`` after its first failed attempt is
+    dead-lettered (a delivery that waits its turn behind a busy host is not failing yet)."""
 
     connect_timeout: float = 10.0
     timeout: float = 60.0  # whole request, connection included
@@ -71,6 +72,8 @@ def read_storage(path: Path, data: Any) -> StorageConfig:
                             retention_days=s.get("retention_days", int, 1825),
                             retention_interval=s.duration("retention_interval", 3600.0),
                             retention_batch=s.get("retention_batch", int, 200))
+    if not 1 <= storage.retention_days <= MAX_DAYS:
+        raise s.error("retention_days", f"expected 1..{MAX_DAYS} days, got {storage.retention_days}")
     if storage.group_commit_linger > MAX_LINGER:
         raise s.error("group_commit_linger", f"at most {MAX_LINGER * 1000:g}ms: under load every write may wait "
                                              f"this long, got {storage.group_commit_linger * 1000:g}ms")

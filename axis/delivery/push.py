@@ -74,6 +74,12 @@ def give_up(attempts: int, first_failure_ns: int, now_ns: int, config: DeliveryC
     return waited >= config.dead_after / 2
 
 
+def _shown(url: str) -> str:
+    """The URL as the ledger and the log write it: without its query, where a receiver may keep a token."""
+    parts = urlsplit(url)
+    return parts._replace(query="", fragment="").geturl() + ("?…" if parts.query else "")
+
+
 class Pusher:
     def __init__(self, reactor: Any, service: Any, config: DeliveryConfig, axis_code: str,
                  rng: Callable[[], float] = random.random, max_package: int = 16 * 1024 * 1024) -> None:
@@ -94,6 +100,9 @@ class Pusher:
         # attempts in flight per target (push URL or route): one receiver that hangs may hold at most per_host
         # of the concurrency slots, so it cannot stall every other agency's deliveries
         self.per_target: Counter[str] = Counter()
+        # deliveries whose outcome could not be written (the store failed): not tried again before this time, or
+        # each would be sent again at once, in a loop, for as long as the store fails
+        self._held: dict[tuple[str, str], float] = {}
         self._loop = LoopingCall(self.poll)
         self._loop.clock = reactor
         self._polling = False
@@ -131,10 +140,12 @@ class Pusher:
         d = self.service.read(lambda s: s.due_pushes(now_ns, limit, oldest, busy, horizon_ns))
 
         def dispatch(jobs: list[PushJob]) -> None:
-            started = 0
+            started, now = 0, self.reactor.seconds()
+            if self._held:
+                self._held = {key: until for key, until in self._held.items() if until > now}
             for job in jobs:
                 key = (job.message_id, job.recipient)
-                if key in self.in_flight or started >= free or self.per_target[job.target] >= cap:
+                if key in self.in_flight or key in self._held or started >= free or self.per_target[job.target] >= cap:
                     continue
                 started += 1
                 self.in_flight.add(key)
@@ -159,8 +170,9 @@ class Pusher:
         if self.per_target[target] <= 0:
             del self.per_target[target]
         if hasattr(result, "getErrorMessage"):
-            log.error("push bookkeeping failed for %s: %s", key[0], result.getErrorMessage(),
-                      extra={"message_id": key[0]})
+            self._held[key] = self.reactor.seconds() + self.config.retry_initial
+            log.error("push bookkeeping failed for %s (not tried again for %g s): %s", key[0],
+                      self.config.retry_initial, result.getErrorMessage(), extra={"message_id": key[0]})
         self.reactor.callLater(0, self.poll)
 
     def _target(self, job: PushJob) -> tuple[str | None, bytes | None, Route | None]:
@@ -194,8 +206,8 @@ class Pusher:
             else:
                 status = yield self._post(url, body, job, secret)
                 if not 200 <= status < 300:
-                    error = f"HTTP {status} from {url}"
-                detail = f"pushed to {url} (HTTP {status})"
+                    error = f"HTTP {status} from {_shown(url)}"
+                detail = f"pushed to {_shown(url)} (HTTP {status})"
         except UpstreamRefused as exc:
             error, final = f"refused by the upstream axis: {exc}", exc.final
         except (PushFailed, AnswerTooLong, UpstreamError) as exc:

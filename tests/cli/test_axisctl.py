@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -125,3 +127,50 @@ def test_stats_and_overdue_errors_are_one_clear_line(tmp_path: Path) -> None:
     assert "(no documents in this period)" in run("stats", "--from", "2026-11-01", "--to", "2026-11-30", *c).stdout
     config.write_text(config.read_text() + '[deadlines]\ndays = ["someday"]\n')
     assert "deadlines.days" in run("stats", "--from", "2026-11-01", "--to", "2026-11-30", *c, ok=1).stderr
+
+
+def test_pki_issue_prints_its_validity_in_vietnam_time(pki_dir: Path) -> None:
+    issued = lines(run("pki", "issue", "000.00.00.H41", "--dir", pki_dir, "--key-kind", "ec"))[0]
+    assert issued["not_before"].endswith("+07:00") and issued["not_after"].endswith("+07:00"), issued
+
+
+@pytest.mark.parametrize("command", [["dead-letters"], ["resend", "--all"], ["audit"], ["reload"], ["trace", "x"],
+                                     ["retention", "--days", "10", "--batch", "5"]])
+def test_store_commands_with_a_missing_or_bad_config_print_one_line(tmp_path: Path, command: list[str]) -> None:
+    assert run(*command, "--config", tmp_path / "missing.toml", ok=2).stderr.startswith("axisctl: ")
+    bad = tmp_path / "axisd.toml"
+    bad.write_text('[server]\nport = "x"\n')
+    assert "server.port" in run(*command, "--config", bad, ok=2).stderr
+
+
+def test_reload_never_signals_a_process_that_is_not_axisd(tmp_path: Path) -> None:
+    """The pid file of a daemon that was killed stays, and its number may be another program's now."""
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        (tmp_path / "axisd.pid").write_text(f"{other.pid}\n")
+        assert "stale" in run("reload", "--data-dir", tmp_path, "--timeout", "0.5", ok=1).stderr
+        assert other.poll() is None  # SIGHUP would have ended it
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_retention_of_more_than_a_century_is_refused(tmp_path: Path) -> None:
+    open_database(tmp_path)
+    assert "--days expects 1..36500" in run("retention", "--data-dir", tmp_path, "--days", "200000", ok=1).stderr
+
+
+def test_a_client_command_against_something_that_is_not_http_prints_one_line() -> None:
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        conn.recv(65536)
+        conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+        conn.close()
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/"
+        assert "did not answer in HTTP" in run("mailbox", "--token", "t", "--url", url, ok=1).stderr
+    finally:
+        server.close()

@@ -122,6 +122,10 @@ def test_parse_size_refuses(value: object) -> None:
     ("[delivery]\nretries = 3\n", "delivery.retries", "unknown setting"),
     ("[storage]\nretention_days = \"forever\"\n", "storage.retention_days", "positive integer"),
     ("[storage]\nretention_interval = 0\n", "storage.retention_interval", "more than zero"),
+    # nanoseconds past the clock overflow SQLite's 64-bit integers beyond three centuries: every poll failed
+    ("[delivery]\nretry_max = \"200000d\"\n", "delivery.retry_max", "at most 36500d"),
+    ("[storage]\nretention_days = 0\n", "storage.retention_days", "positive integer"),
+    ("[storage]\nretention_days = 200000\n", "storage.retention_days", "expected 1..36500"),
     ("[storage]\nretention_batch = 0\n", "storage.retention_batch", "positive integer"),
     ("[registry]\nagencies = [\"missing.toml\"]\n", "registry.agencies", "does not exist"),
     ("[registry]\nagency = []\n", "registry.agency", "unknown setting"),
@@ -250,3 +254,56 @@ def test_auto_intake_processes_leave_the_daemon_a_core(tmp_path: Path, monkeypat
     path = write(tmp_path, '[axis]\ncode = "H41.99"\n[server]\nintake_processes = "auto"\n')
     assert load(path).server.intake_processes == expected
     assert load(write(tmp_path, '[axis]\ncode = "H41.99"\n[server]\nintake_processes = 3\n')).server.intake_processes == 3
+
+
+@pytest.fixture(scope="module")
+def pems(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two EC certificates and keys (a.pem/a.key, b.pem/b.key), an encrypted key, and a file that is not PEM."""
+    from cryptography.hazmat.primitives import serialization
+
+    from axis.signature import pki
+    directory = tmp_path_factory.mktemp("pems")
+    ca = pki.create_ca("test CA", key_kind="ec")
+    for stem in ("a", "b"):
+        pki.write(pki.issue(ca, "000.00.00.H41", "Cơ quan", key_kind="ec"), directory, stem)
+    issued = pki.issue(ca, "000.00.00.H41", "Cơ quan", key_kind="ec")
+    pki.write(issued, directory, "c")
+    (directory / "c.key").write_bytes(issued.key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"pw")))
+    (directory / "junk.pem").write_text("not a certificate\n")
+    return directory
+
+
+@pytest.mark.parametrize(("section", "cert", "key", "at", "fragment"), [
+    ("server", "tls_cert", "tls_key", "server.tls_cert", "holds no PEM certificate"),
+    ("delivery", "tls_client_cert", "tls_client_key", "delivery.tls_client_cert", "holds no PEM certificate"),
+])
+def test_tls_files_that_are_not_pem_are_config_errors(tmp_path: Path, pems: Path, section: str, cert: str, key: str,
+                                                      at: str, fragment: str) -> None:
+    """check-config passed such files, and OpenSSL's exception ended axisd's start."""
+    path = write(tmp_path, AXIS + f'[{section}]\n{cert} = "{pems / "junk.pem"}"\n{key} = "{pems / "a.key"}"\n')
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert info.value.key == at and fragment in info.value.problem
+
+
+@pytest.mark.parametrize(("key_file", "fragment"), [("b.key", "is not the key of the certificate"),
+                                                    ("c.key", "is encrypted"), ("junk.pem", "holds no PEM private key")])
+def test_a_tls_key_must_be_the_certificates_and_readable(tmp_path: Path, pems: Path, key_file: str,
+                                                         fragment: str) -> None:
+    for section, cert, key in (("server", "tls_cert", "tls_key"), ("delivery", "tls_client_cert", "tls_client_key")):
+        path = write(tmp_path, AXIS + f'[{section}]\n{cert} = "{pems / "a.pem"}"\n{key} = "{pems / key_file}"\n')
+        with pytest.raises(ConfigError) as info:
+            load(path)
+        assert info.value.key == f"{section}.{key}" and fragment in info.value.problem
+
+
+def test_tls_files_that_are_right_load(tmp_path: Path, pems: Path) -> None:
+    path = write(tmp_path, AXIS + f'[server]\ntls_cert = "{pems / "a.pem"}"\ntls_key = "{pems / "a.key"}"\n'
+                 f'client_ca = ["{pems / "b.pem"}"]\n[delivery]\ntls_ca = ["{pems / "b.pem"}"]\n')
+    config = load(path)
+    assert config.server.tls.cert == pems / "a.pem" and config.delivery.tls_ca == (pems / "b.pem",)
+    path.write_text(AXIS + f'[delivery]\ntls_ca = ["{pems / "junk.pem"}"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert info.value.key == "delivery.tls_ca"

@@ -3,8 +3,16 @@ clock set forward or back."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.task import Clock
+
 from axis.config import DeliveryConfig
-from axis.delivery.push import give_up, next_delay
+from axis.config.priority import PriorityConfig
+from axis.delivery.push import Pusher, give_up, next_delay
+from axis.storage.base import PushJob
 
 DAY = 86_400
 CONFIG = DeliveryConfig(retry_initial=5, retry_max=600, dead_after=DAY)
@@ -37,3 +45,41 @@ def test_a_clock_set_forward_does_not_kill_a_delivery_after_two_attempts() -> No
 def test_a_clock_set_back_keeps_retrying() -> None:
     first = 1_000_000 * S
     assert not give_up(1_000, first, first - 3_600 * S, CONFIG)
+
+
+class _Service:
+    """The little of AxisService that Pusher.poll uses: reads answer at once with the due jobs."""
+
+    running = True
+
+    def __init__(self, jobs: list[PushJob]) -> None:
+        self.jobs = jobs
+        self.policy = SimpleNamespace(priority=PriorityConfig())
+
+    def read(self, fn: Any) -> Deferred[Any]:
+        return succeed(list(self.jobs))
+
+
+def test_a_delivery_whose_outcome_could_not_be_written_waits_before_its_next_attempt() -> None:
+    """Else, while the store fails, the receiver is sent the package again at once, in a loop."""
+    clock = Clock()
+    job = PushJob("m1", "000.00.00.H41", "push", "http://127.0.0.1:9/in", 0, None, "0" * 64, 0, 0)
+    pusher = Pusher(clock, _Service([job]), DeliveryConfig(retry_initial=5.0), "000.00.99.H41")
+    attempts: list[float] = []
+
+    def attempt(_: PushJob) -> Deferred[None]:
+        attempts.append(clock.seconds())
+        if len(attempts) > 10:
+            raise AssertionError("sent again and again at the same instant")  # ends the loop; the test fails
+        return fail(RuntimeError("storage.unavailable"))  # the attempt ran; writing its outcome failed
+    pusher._attempt = attempt  # type: ignore[method-assign]
+    pusher.start()  # polls every poll_interval (1 s)
+    for _ in range(40):  # every poll the delivery is due again (nothing was written)
+        clock.advance(0.25)
+    assert attempts == [0.0, 5.0, 10.0]
+
+
+def test_the_ledger_and_the_log_write_a_push_url_without_its_query() -> None:
+    from axis.delivery.push import _shown
+    assert _shown("https://qlvb.example.vn/axis/in?token=s3cret") == "https://qlvb.example.vn/axis/in?…"
+    assert _shown("http://127.0.0.1:9/in") == "http://127.0.0.1:9/in"
