@@ -22,7 +22,6 @@ from axis.edxml.model import EdocPackage, StatusPackage
 from axis.errors import AxisError, Code, Problem
 from axis.receipt import Receipt, ReceiptSigner
 from axis.registry import Agency, DeliveryMode, Registry, Route, SignaturePolicy
-from axis.signature.verify import SignatureClass
 from axis.storage.base import BusinessEvent, NewMessage, delivery_row
 from axis.verdict import Checker
 from axis.vntime import Clock, iso
@@ -115,9 +114,9 @@ class Intake:
                 auth.require_self(agency, from_code, registry, "From")
         except AxisError as exc:
             raise Refused((exc.problem,), verdict.to_dict()) from None
-        if agency.signature_policy is SignaturePolicy.REQUIRE and verdict.signature.cls is not SignatureClass.VALID:
-            raise Refused((Problem(Code.SIGNATURE_REQUIRED, f"{agency.code.text} must sign its packages; this "
-                                   f"signature is {verdict.signature.cls.value}"),), verdict.to_dict())
+        if agency.signature_policy is SignaturePolicy.REQUIRE and verdict.signature.required_problem is not None:
+            raise Refused((Problem(Code.SIGNATURE_REQUIRED, f"{agency.code.text} must sign its packages: "
+                                   f"{verdict.signature.required_problem}"),), verdict.to_dict())
         try:
             routed = routing.route(package, agency, registry)
             if via is not None:

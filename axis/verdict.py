@@ -17,7 +17,7 @@ from axis.edxml.model import EdocPackage, Package, StatusPackage
 from axis.edxml.schema import SchemaSet, default_schemas
 from axis.errors import AxisError, Code, Problem
 from axis.signature.trust import TrustStore
-from axis.signature.verify import SignatureClass, SignatureOptions, SignatureVerdict
+from axis.signature.verify import SignatureOptions, SignatureVerdict
 from axis.signature.verify import check as check_signature
 from axis.vntime import Clock
 from axis.vntime import now as vn_now
@@ -123,7 +123,7 @@ class Checker:
         problems.extend(signature.warnings)
         if signature.problem is not None:
             problems.append(signature.problem)
-        elif self.options.require_valid_signature and signature.cls is not SignatureClass.VALID:
-            problems.append(Problem(Code.SIGNATURE_REQUIRED, f"the package's signature is {signature.cls.value}"))
+        elif self.options.require_valid_signature and signature.required_problem is not None:
+            problems.append(Problem(Code.SIGNATURE_REQUIRED, signature.required_problem))
         return Verdict(size=len(data), sha256=parsed.sha256, package=package, signature=signature,
                        problems=tuple(problems))

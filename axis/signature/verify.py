@@ -119,6 +119,16 @@ class SignatureVerdict:
     def reason(self) -> str | None:
         return self.problem.code.code if self.problem else None
 
+    @property
+    def required_problem(self) -> str | None:
+        """Why this signature does not meet a policy that requires one (None: it does).  Valid is not enough: a
+        certificate that names no agency, trusted through a CA, could sign for any agency."""
+        if self.cls is not SignatureClass.VALID:
+            return f"the package's signature is {self.cls.value}"
+        if self.signer_agency is None and self.trust != "pinned":
+            return f"its certificate ({self.signer_subject}) names no agency and is not pinned for the sender"
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"class": self.cls.value}
         for key in ("note", "signature_method", "digest_method", "signer_subject", "signer_fingerprint",
@@ -324,6 +334,34 @@ def _certificates(els: tuple[etree._Element, ...]) -> tuple[_Cert, list[x509.Cer
     return leaf, [c.cert for c in certs if c is not leaf]
 
 
+MIN_RSA_BITS = 2048
+CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
+# Purposes that allow signing documents; a certificate that lists serverAuth and none of these is a web server's.
+_SIGNING_PURPOSES = {x509.ExtendedKeyUsageOID.EMAIL_PROTECTION, x509.ExtendedKeyUsageOID.CODE_SIGNING,
+                     x509.ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE, x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")}
+
+
+def _check_signer(leaf: x509.Certificate) -> None:
+    """What the signing certificate itself must be, however it is trusted (a pin included): an end entity with
+    a key of today's strength, not a CA's key and not a web server's certificate."""
+    key = leaf.public_key()
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
+        raise _Invalid(Code.SIGNATURE_ALGORITHM, f"an RSA key of {key.key_size} bits (at least {MIN_RSA_BITS})")
+    if isinstance(key, ec.EllipticCurvePublicKey) and not isinstance(key.curve, CURVES):
+        raise _Invalid(Code.SIGNATURE_ALGORITHM, f"an EC key on {key.curve.name} (P-256, P-384 or P-521)")
+    try:
+        if leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+            raise _Invalid(Code.SIGNATURE_UNTRUSTED, "a CA's certificate: an issuing key does not sign documents")
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        purposes = set(leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+    except x509.ExtensionNotFound:
+        return
+    if x509.ExtendedKeyUsageOID.SERVER_AUTH in purposes and not purposes & _SIGNING_PURPOSES:
+        raise _Invalid(Code.SIGNATURE_UNTRUSTED, "a web server's certificate (extended key usage serverAuth)")
+
+
 def _check_validity(leaf: x509.Certificate, at: datetime) -> None:
     if at < leaf.not_valid_before_utc:
         raise _Invalid(Code.SIGNATURE_CERT_NOT_YET_VALID, f"valid from {leaf.not_valid_before_utc.isoformat()}")
@@ -502,6 +540,7 @@ def check(data: bytes, loc: Located, sender: str | None, trust: TrustStore, at: 
         method_uri, digest_uri = parts.method.value, parts.digest.value
         leaf, intermediates = _certificates(parts.certificates)
         _check_validity(leaf.cert, at)
+        _check_signer(leaf.cert)
         if _needs_faithful_tree(data, parts):
             signed_root = _crypto(data, leaf.cert, parts.method, parts.digest, at)
             if identity_fields(signed_root) != identity_fields(loc.root):
