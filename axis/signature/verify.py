@@ -177,12 +177,17 @@ def identity_fields(root: etree._Element) -> tuple[Any, ...]:
 
 
 def _is_placeholder(sig: etree._Element) -> bool:
-    """Matched by value in whatever namespace the block sits: the SDK writes it both ways."""
-    for el in sig.iter("{*}SignatureValue", "{*}X509Certificate"):
-        text = "".join((el.text or "").split())
-        if text in (PLACEHOLDER_SIGNATURE_VALUE, PLACEHOLDER_CERTIFICATE):
-            return True
-    return False
+    """Matched by value in whatever namespace the block sits: the SDK writes it both ways.  The signature value
+    decides (the field pairs the SDK's fixed value with real certificates too): a real value stays a real
+    signature, so the SDK's fake certificate added to a tampered package's KeyInfo cannot turn its ``invalid``
+    (always refused) into ``placeholder`` (accepted as legacy).  Without a value, the certificates decide."""
+    def texts(tag: str) -> list[str]:
+        return ["".join((el.text or "").split()) for el in sig.iter(tag)]
+    values = texts("{*}SignatureValue")
+    if values:
+        return all(v == PLACEHOLDER_SIGNATURE_VALUE for v in values)
+    certificates = texts("{*}X509Certificate")
+    return bool(certificates) and all(c == PLACEHOLDER_CERTIFICATE for c in certificates)
 
 
 def _ds_tag(local: str) -> str:

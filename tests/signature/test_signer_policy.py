@@ -92,3 +92,15 @@ def test_a_required_signature_needs_a_certificate_that_names_the_agency_or_a_pin
     assert Checker(TrustStore(cas=(ca.cert,))).check(data).acceptable  # the legacy policy records it (a warning)
     pinned = TrustStore(pinned={SENDER: frozenset({fingerprint(person.cert)})})
     assert Checker(pinned, strict).check(data).acceptable  # the sender's own pinned certificate
+
+
+def test_a_fake_value_added_to_a_real_signature_does_not_make_it_a_placeholder(ca: Issued) -> None:
+    """A tampered package is invalid (always refused); the SDK's fake certificate added to its KeyInfo must not
+    turn that into placeholder (accepted as legacy)."""
+    signed = sign_package(full_edoc(b"%PDF-1.7 x"), certificate(ca, bound()))
+    tampered = signed.replace(b"000.00.00.H14", b"000.00.00.H99", 1)
+    assert tampered != signed
+    trust = TrustStore(cas=(ca.cert,))
+    assert verdict_of(tampered, trust).cls is SignatureClass.INVALID
+    faked = tampered.replace(b"</ds:X509Data>", b"<ds:X509Certificate>MIIFqTCCBJG</ds:X509Certificate></ds:X509Data>", 1)
+    assert faked != tampered and verdict_of(faked, trust).cls is SignatureClass.INVALID
