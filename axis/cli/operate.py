@@ -185,13 +185,11 @@ def cmd_trace(args: argparse.Namespace) -> int:
 def cmd_reload(args: argparse.Namespace) -> int:
     data_dir = _data_dir(args)
     pid_path, status_path = data_dir / PID_FILE, data_dir / RELOAD_STATUS_FILE
-    try:
-        pid_path.read_text()
-    except OSError:
-        raise OperateError(f"axisd does not seem to run: no readable {pid_path}") from None
     # A pid file left by a daemon that was killed may name another program now: SIGHUP would end it.
     pid = backups.running_daemon(data_dir)
     if pid is None:
+        if not pid_path.exists():
+            raise OperateError(f"axisd does not seem to run: no {pid_path}")
         raise OperateError(f"no axisd runs with pid file {pid_path} (a stale file: axisd was killed?)")
     before = status_path.stat().st_mtime_ns if status_path.exists() else 0
     try:

@@ -113,6 +113,11 @@ class EncodedJson(bytes):
     """An answer already encoded as JSON: the agency listings, built and encoded off the reactor thread."""
 
 
+def _encoded(body: Any) -> EncodedJson:
+    """An answer as the SDK reads it: compact JSON, pure ASCII (see the module's docstring)."""
+    return EncodedJson(json.dumps(body, ensure_ascii=True, separators=(",", ":")).encode("ascii"))
+
+
 class VxpResource(Resource):
     """Every SDKVXP operation under one prefix; authenticates, dispatches, answers within the timeout."""
 
@@ -188,15 +193,11 @@ class VxpResource(Resource):
             status, body = body[0].code.http_status, fail(body, **extra)
         else:
             status = 200
-        if isinstance(body, EncodedJson):
-            content_type, data = b"application/json; charset=utf-8", bytes(body)
-        elif isinstance(body, bytes):  # downloadEdoc: the package itself
-            content_type, data = b"application/octet-stream", body
-        else:
-            content_type = b"application/json; charset=utf-8"
-            data = json.dumps(body, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+        data = body if isinstance(body, bytes) else _encoded(body)  # bytes: a kept listing, or downloadEdoc's package
+        json_answer = isinstance(data, EncodedJson)
         request.setResponseCode(status)
-        request.setHeader(b"Content-Type", content_type)
+        request.setHeader(b"Content-Type", b"application/json; charset=utf-8" if json_answer
+                          else b"application/octet-stream")
         request.setHeader(b"Content-Length", b"%d" % len(data))
         request.write(data)
         request.finish()
@@ -297,15 +298,12 @@ class VxpResource(Resource):
         if kept is not None and kept[0] is registry:
             return succeed(kept[1])
 
-        def encoded() -> EncodedJson:
-            return EncodedJson(json.dumps(build(registry), ensure_ascii=True, separators=(",", ":")).encode("ascii"))
-
         def keep(answer: EncodedJson) -> EncodedJson:
             if len(self._listings) >= LISTINGS_KEPT:
                 self._listings.clear()
             self._listings[key] = (registry, answer)
             return answer
-        return self.service.cpu.run(encoded).addCallback(keep)
+        return self.service.cpu.run(lambda: _encoded(build(registry))).addCallback(keep)
 
     def agencies(self, call: VxpCall, qd20: bool = False) -> Deferred[EncodedJson]:
         """The registry as the SDK lists it."""
