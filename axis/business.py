@@ -86,6 +86,15 @@ def _unfetched(copy: tuple[State, str] | None) -> bool:
     return copy is not None and copy[0] is State.QUEUED and copy[1] == "pull"
 
 
+def _check_replacement_sent(document_id: str, replaced: tuple[str, ...], destinations: tuple[str, ...]) -> None:
+    """Refuse a replacement that replaces (OrganIdList) the copy of an agency it does not go to: that copy
+    would be superseded, or asked to be replaced, while the agency never receives what replaces it."""
+    unsent = [code for code in dict.fromkeys(replaced) if code not in destinations]
+    if unsent:
+        raise AxisError.of(Code.DOCUMENT_REPLACES_UNSENT, f"ReplacementInfo for {document_id!r} names "
+                           f"{', '.join(unsent)}, not among the replacement's recipients (To)")
+
+
 def _store_request(store: WriteStore, msg: NewMessage, request: str, axis_code: str) -> Stored:
     sender, at = msg.sender, msg.accepted_at
     # (document id, its facts, the recipients concerned) for each document this package acts on
@@ -93,6 +102,7 @@ def _store_request(store: WriteStore, msg: NewMessage, request: str, axis_code: 
     destinations = tuple(d.recipient for d in msg.deliveries)
     if request == lifecycle.REPLACE and msg.replaces:
         for document_id, recipients in msg.replaces:
+            _check_replacement_sent(document_id, recipients, destinations)
             targets.append((document_id, _original(store, sender, document_id), recipients or destinations))
     else:
         original_id = msg.original_id

@@ -187,6 +187,9 @@ class Code(enum.Enum):
     DOCUMENT_NOT_RECIPIENT = ("document.not-a-recipient", _E, 422,
                               "The revoke or replacement names an agency that did not receive the original",
                               "Đơn vị nhận không có trong danh sách nhận văn bản gốc")
+    DOCUMENT_REPLACES_UNSENT = ("document.replaces-unsent", _E, 422,
+                                "The replacement replaces the copy of an agency it is not sent to",
+                                "Văn bản thay thế không được gửi tới đơn vị có văn bản bị thay thế")
     DELIVERY_FAILED_EARLIER = ("delivery.failed-earlier", _W, 200,
                                "This package was accepted before, and its delivery failed for some recipients",
                                "Gói tin đã được tiếp nhận trước đây và chưa chuyển được tới một số đơn vị")

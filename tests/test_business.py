@@ -201,3 +201,15 @@ def test_an_update_may_add_a_recipient_and_asks_the_original_ones(store: SqliteS
     put(store, status(H41, "15"))
     put(store, status(H41, "03"))  # an accepted update keeps the document alive
     assert [m.message_id for m in store.trace(DOC)][1] == update.message_id  # linked by original_id
+
+
+def test_a_replacement_must_go_to_every_agency_whose_copy_it_replaces(store: SqliteStore) -> None:
+    # ReplacementInfo/OrganIdList names the copies replaced; an agency listed there but not among the
+    # replacement's own recipients would lose its copy (superseded) and never receive what replaces it.
+    old = "000.00.00.G22,2026/11/01,7806/VPCP"
+    original = put(store, edoc(doc=old))
+    err = refused(store, edoc(to=(H41,), doc="000.00.00.G22,2026/11/20,7816/VPCP", business_type=3,
+                              original_id=old, replaces=((old, (H41, H14)),)))
+    assert err.code.code == "document.replaces-unsent" and H14 in err.problem.detail
+    assert [i.message_id for i in store.mailbox(H14, 10)] == [original.message_id]  # H14 keeps its copy
+    assert history(store, H14, old) == []
