@@ -76,7 +76,7 @@ class Code(enum.Enum):
     EDXML_DUAL_ADDRESS = ("edxml.dual-address", _W, 200,
                           "The same agency is addressed in both code forms; it receives one copy",
                           "Cùng một cơ quan được gửi theo cả hai dạng mã; chỉ nhận một bản")
-    EDXML_UNKNOWN_STATUS = ("edxml.unknown-status", _W, 200, "The status code is not one of 01-06, 13, 15, 16",
+    EDXML_UNKNOWN_STATUS = ("edxml.unknown-status", _E, 400, "The status code is not one of 01-06, 13, 15, 16",
                             "Mã trạng thái không thuộc danh mục 01-06, 13, 15, 16")
     EDXML_TRACE_ENTRY = ("edxml.trace-entry", _W, 200, "A trace header entry is incomplete or unreadable",
                          "Thông tin vết (TraceHeader) không đầy đủ")

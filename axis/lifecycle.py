@@ -7,8 +7,9 @@ request with 15 (accepted) or 16 (refused).  An accepted recall, revoke or repla
 document for that recipient.
 
 The history is a list of *steps* in the order axis accepted them: status codes as written to the
-business ledger (two digits) and the requests ``revoke``, ``update`` and ``replace``.  Codes outside
-the standard list are carried and flagged, not judged.
+business ledger (two digits) and the requests ``revoke``, ``update`` and ``replace``.  A code outside
+the standard list is refused (``edxml.unknown-status``): no rule could judge it, nor see that the
+document was already taken back.
 """
 
 from __future__ import annotations
@@ -72,8 +73,8 @@ def _refuse(detail: str) -> AxisError:
 
 def check_status(history: Iterable[str], code: str, recipient: str) -> None:
     """Raise ``status.out-of-order`` unless ``code`` may follow ``history`` (for ``recipient``'s copy)."""
-    if code not in STATUS_CODES:
-        return  # carried and flagged by the reader, not judged
+    if code not in STATUS_CODES:  # the verdict refuses these already; this rule must not let one through either
+        raise AxisError.of(Code.EDXML_UNKNOWN_STATUS, f"StatusCode {code!r} for {recipient}'s copy")
     s = standing(history)
     if s.closed is not None:
         raise _refuse(f"{named(code)}: the document was already taken back from {recipient} ({s.closed})")

@@ -108,11 +108,17 @@ def test_a_status_needs_a_document_axis_carried_and_a_party_to_it(store: SqliteS
     assert history(store, H41) == ["01"]
 
 
-def test_an_unknown_code_is_carried_for_a_party_without_judging_its_order(store: SqliteStore) -> None:
+def test_a_code_outside_the_standard_list_is_refused_and_not_recorded(store: SqliteStore) -> None:
     put(store, edoc(to=(H41,)))
-    put(store, status(H41, "09"))  # before any 03: no order is judged for unknown codes
-    assert refused(store, status(H14, "09")).code.code == "status.unknown-document"  # but only a party may send it
-    assert history(store, H41) == ["09"]
+    assert refused(store, status(H41, "09")).code.code == "edxml.unknown-status"
+    assert refused(store, status(H14, "09")).code.code == "status.unknown-document"  # a stranger learns nothing
+    original = store.document(G22, DOC)
+    assert original is not None
+    fetch(store, H41, original.message_id)
+    put(store, edoc(to=(H41,), business_type=1, original_id=DOC))
+    put(store, status(H41, "15"))  # the revoke accepted: the document is closed for H41
+    assert refused(store, status(H41, "07")).code.code == "edxml.unknown-status"
+    assert history(store, H41) == ["revoke", "15"]
 
 
 def test_the_lifecycle_is_enforced_per_recipient(store: SqliteStore) -> None:

@@ -18,7 +18,6 @@ H41 = "000.00.00.H41"
     (["02"], "02"),  # the same refusal again (a new reason)
     (["03"], "13"), (["03", "13"], "15"), (["03", "13"], "16"), (["03", "13", "16"], "04"),
     (["01", "revoke"], "16"), (["03", "update"], "15"), (["03", "update", "15"], "05"),
-    (["03"], "99"), (["03", "revoke", "15"], "07"),  # unknown codes are carried, not judged
 ])
 def test_allowed(history: list[str], code: str) -> None:
     lifecycle.check_status(history, code, H41)
@@ -46,3 +45,11 @@ def test_a_refused_update_or_an_accepted_update_does_not_close_the_document() ->
     lifecycle.check_request(["03", "revoke", "16"], "revoke", H41)
     with pytest.raises(AxisError, match="taken back"):
         lifecycle.check_request(["03", "13", "15"], "update", H41)
+
+
+@pytest.mark.parametrize("history", [[], ["03"], ["03", "revoke", "15"]])
+def test_a_code_outside_the_standard_list_is_refused_whatever_the_history(history: list[str]) -> None:
+    for code in ("07", "99"):
+        with pytest.raises(AxisError) as caught:
+            lifecycle.check_status(history, code, H41)
+        assert caught.value.code.code == "edxml.unknown-status" and code in caught.value.problem.detail

@@ -16,7 +16,7 @@ from axis.vntime import EdxmlDate, EdxmlTimestamp
 Sniffed = Literal["zip", "pdf", "other"]
 
 STATUS_CODES = ("01", "02", "03", "04", "05", "06", "13", "15", "16")
-"""The business status codes the standard knows (see the reference, §2)."""
+"""The business status codes the standard knows (see the reference, §2); any other is refused."""
 
 
 @dataclass(frozen=True, slots=True)

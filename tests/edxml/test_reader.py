@@ -137,12 +137,14 @@ def test_line_wrapped_base64_is_accepted() -> None:
     assert v.package.attachments[0].size == len(base64.b64decode(PDF))
 
 
-def test_status_codes_are_written_with_two_digits_and_unknown_ones_are_flagged() -> None:
+def test_status_codes_are_written_with_two_digits_and_unknown_ones_are_refused() -> None:
     one = verdict(status(code="1"))
     assert isinstance(one.package, StatusPackage) and one.package.status_code == "01"
     assert one.package.status_code_raw == "1" and one.acceptable
-    odd = verdict(status(code="9"))
-    assert odd.acceptable and codes(odd) == ["edxml.unknown-status"]
+    for unknown in ("9", "07", "14", "999"):  # outside 01-06, 13, 15, 16: no receiving system can act on it
+        odd = verdict(status(code=unknown))
+        assert not odd.acceptable and codes(odd) == ["edxml.unknown-status"], unknown
+        assert odd.errors[0].where.path is not None and unknown in odd.errors[0].detail
     bad = verdict(status(code="OK"))
     assert not bad.acceptable and codes(bad) == ["edxml.invalid-value"]
 
