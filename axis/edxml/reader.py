@@ -92,6 +92,15 @@ def _one(parent: etree._Element, name: str, required: bool = True) -> etree._Ele
     return found[0]
 
 
+def _is_status(message_header: etree._Element) -> bool:
+    """A status has a StatusCode; one that lost it still has a status's shape (a ResponseFor, no To and no
+    DocumentId of its own), and is judged as a status that misses its code, not as a document missing both."""
+    if message_header.find(q("StatusCode")) is not None:
+        return True
+    return (message_header.find(q("ResponseFor")) is not None and message_header.find(q("To")) is None
+            and message_header.find(q("DocumentId")) is None)
+
+
 def locate(root: etree._Element) -> Located:
     """Find the envelope, header and message header and decide the kind, or raise ``edxml.not-edxml``."""
     if root.tag != q("edXML"):
@@ -106,7 +115,7 @@ def locate(root: etree._Element) -> Located:
     assert header is not None
     message_header = _one(header, "MessageHeader")
     assert message_header is not None
-    kind: Kind = "status" if message_header.find(q("StatusCode")) is not None else "edoc"
+    kind: Kind = "status" if _is_status(message_header) else "edoc"
     return Located(
         kind=kind,
         root=root,

@@ -277,3 +277,12 @@ def test_recipients_read_the_same_way_every_time_and_problems_are_reported_every
         assert codes(v).count("edxml.duplicate-to") == 1  # the second 000.00.00.H41
         assert codes(v).count("agency.nonstandard-code") == 1  # vxp.saas.03, every time
         assert codes(v).count("edxml.dual-address") == 1  # H41 is 000.00.00.H41 again
+
+
+def test_a_status_without_its_status_code_is_refused_as_a_status_missing_it() -> None:
+    # No To, a ResponseFor: the shape of a status.  Judged as a document it was refused for lacking To and
+    # DocumentId, which says nothing of what is wrong.
+    v = verdict(status(code=None))  # type: ignore[arg-type]
+    assert not v.acceptable and isinstance(v.package, StatusPackage)
+    assert "edxml.missing-field" in codes(v) and any("StatusCode" in p.detail for p in v.errors)
+    assert not any("<To>" in p.detail or "DocumentId" in p.detail for p in v.errors), [str(p) for p in v.errors]
