@@ -6,7 +6,8 @@
   original sender; for 13 (recall) the original sender is the author and
   ``ResponseFor/OrganId`` is the recipient of the document (the reference, §2).
 * Every recipient must be registered here or covered by a route; otherwise the whole
-  package is refused with the list of unknown codes (nothing is half-accepted).
+  package is refused with the list of unknown codes (nothing is half-accepted).  For an update
+  that goes to its ``ReceiverList``, the codes of its ``To`` must be known too.
 """
 
 from __future__ import annotations
@@ -36,7 +37,12 @@ def route(package: Package, sender: Agency, registry: Registry) -> Routing:
     if isinstance(package, EdocPackage):
         codes = [t.organ_id for t in package.to if t.organ_id]
         listed = _listed_receivers(package)
-        destinations = _resolve(listed or codes, registry)
+        if listed:  # every code the package names must be known, the To it does not go to included
+            destinations = _resolve(list(dict.fromkeys(listed + codes)), registry)
+            chosen = {d.code for d in _resolve(listed, registry)}
+            destinations = tuple(d for d in destinations if d.code in chosen)
+        else:
+            destinations = _resolve(codes, registry)
         return Routing(destinations, package.document_id, sender.key)
     assert isinstance(package, StatusPackage)
     rf = package.response_for

@@ -148,3 +148,22 @@ def test_routing_follows_the_registry_it_is_given_and_never_remembers_an_unknown
         ("000.00.00.H41", DeliveryMode.PULL)]  # the old registry still routes as it did
     with pytest.raises(AxisError):
         routing.route(package, g22, REGISTRY)  # and the code it did not know is still unknown there
+
+
+def test_an_update_with_a_receiver_list_still_fails_whole_on_an_unknown_to() -> None:
+    # An update (Bussiness type 2) goes to its ReceiverList; a To code no one knows was dropped in silence.
+    g22 = REGISTRY.get("G22")
+    assert g22 is not None
+    receivers = "".join(f"<edXML:Receiver><edXML:OrganId>{c}</edXML:OrganId><edXML:ReceiverType>0</edXML:ReceiverType>"
+                        "</edXML:Receiver>" for c in ("000.00.00.H41", "000.00.00.H44"))
+    business = ("<edXML:Bussiness><edXML:DocumentId>d-0</edXML:DocumentId><edXML:BussinessDocType>2"
+                "</edXML:BussinessDocType><edXML:BussinessDocumentInfo><edXML:DocumentInfo>1</edXML:DocumentInfo>"
+                "<edXML:DocumentReceiver>1</edXML:DocumentReceiver><edXML:ReceiverList>" + receivers +
+                "</edXML:ReceiverList></edXML:BussinessDocumentInfo></edXML:Bussiness>")
+    with pytest.raises(AxisError) as err:
+        routing.route(read(edoc(to=("000.00.00.H41", "000.00.00.H99"), business=business)), g22, REGISTRY)
+    assert err.value.code.code == "route.unknown-recipient"
+    assert "000.00.00.H44, 000.00.00.H99" in str(err.value)  # every unknown code, from both lists
+    known = business.replace("000.00.00.H44", "H41")
+    routed = routing.route(read(edoc(to=("000.00.00.H41", "000.00.01.H41"), business=known)), g22, REGISTRY)
+    assert [d.code for d in routed.destinations] == ["000.00.00.H41"]  # still to the ReceiverList only
