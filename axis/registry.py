@@ -181,8 +181,10 @@ class Registry:
         return iter(self._by_key.values())
 
     def get(self, code: str) -> Agency | None:
-        """The agency registered under ``code`` in any grammar, or None."""
-        found = self._by_form.get(code)
+        """The agency registered under ``code`` in any grammar, or None.  A VXP system id (``vxp.saas.03``) is the
+        agency registered with it: the SDK's users write their system id as a package's From or To (the field's
+        gateway-upload sample), and system ids are unique among agencies, so this names nobody else."""
+        found = self._by_form.get(code) or self._by_system.get(code)
         if found is not None:
             return found
         try:

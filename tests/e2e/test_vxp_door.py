@@ -195,3 +195,36 @@ def test_the_agency_lists_are_kept_until_a_reload_replaces_the_registry(tmp_path
         assert {a["code"] for a in g22.call("getAgenciesListQD20", {"level": "1"})["data"]} == {"G22", "H41"}
     finally:
         daemon.kill()
+
+
+INTEROP = Path(__file__).resolve().parents[2] / ".." / "shared" / "interop" / "vnpt-sdk"
+
+
+@pytest.mark.skipif(not INTEROP.is_dir(), reason="the field samples are not here")
+def test_field_packages_that_name_agencies_by_their_system_id(tmp_path: Path) -> None:
+    """The SDK example's gateway writes its system id as the package's From, and the recipient's as To
+    (interop/vnpt-sdk/gateway-upload-1da394ba.edxml: vxp.saas.03 to vxp.saas.02): the system id is the agency."""
+    systems = {G22: "vxp.saas.02", H41: "vxp.saas.03", "000.00.15.H51": "vxp.h51.qlvb"}
+    daemon = Axisd(tmp_path, [AgencySpec(code, f"Cơ quan {code}", hmac_secret=SECRETS.get(code, b"x" * 32),
+                                         vxp_system_id=system) for code, system in systems.items()])
+    daemon.start()
+    try:
+        def sdk(code: str) -> VxpClient:
+            return VxpClient(f"http://127.0.0.1:{daemon.port}/vxp", systems[code], SECRETS.get(code, b"x" * 32))
+
+        upload = (INTEROP / "gateway-upload-1da394ba.edxml").read_bytes()
+        header = {"from": systems[H41], "servicetype": "eDoc", "messagetype": "edoc"}
+        # another agency may not send it: vxp.saas.03 is H41, not G22
+        assert sdk(G22).call("sendEdoc", {**header, "from": systems[G22]}, upload)["ErrorCode"] == \
+            "auth.not-your-agency"
+        doc_id = sent_ok(sdk(H41).call("sendEdoc", header, upload))
+        g22 = sdk(G22)
+        listed = g22.call("getReceivedEdocList", {"servicetype": "eDoc", "messagetype": "edoc"})["data"]
+        assert [(i["docId"], i["from"]) for i in listed] == [(doc_id, H41)]
+        assert base64.b64decode(g22.call("getEdoc", {"filePath": "xml", "docId": doc_id})["data"]) == upload
+        # the SDK's placeholder Signature without a namespace, and wild codes among the recipients
+        placeholder = (INTEROP / "852e179c-8eca-4502-ac38-0b97321f29c3.edxml").read_bytes()
+        sent_ok(sdk("000.00.15.H51").call("sendEdoc", {"from": "000.00.15.H51", "servicetype": "eDoc",
+                                                        "messagetype": "edoc"}, placeholder))
+    finally:
+        daemon.kill()
