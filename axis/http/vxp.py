@@ -188,6 +188,14 @@ class VxpResource(Resource):
             return
         if isinstance(body, Problem):
             body = (body,)
+        if isinstance(body, tuple) and operation == "downloadEdoc":
+            # The SDK saves any non-empty body as <docId>.edxml and reports SUCCESS (vxp-protocol.md §4.9): only an
+            # empty one is a failure to it.  The code goes in a header, for everyone else.
+            request.setResponseCode(body[0].code.http_status)
+            request.setHeader(b"X-Axis-Error", body[0].code.code.encode("ascii"))
+            request.setHeader(b"Content-Length", b"0")
+            request.finish()
+            return
         if isinstance(body, tuple):  # problems
             extra = {"DocId": ""} if operation == "sendEdoc" else {}
             status, body = body[0].code.http_status, fail(body, **extra)

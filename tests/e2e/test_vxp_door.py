@@ -4,6 +4,7 @@ hostile or broken client meets, and the two doors sharing one pipeline."""
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import signal
 from collections.abc import Iterator
@@ -195,6 +196,32 @@ def test_the_agency_lists_are_kept_until_a_reload_replaces_the_registry(tmp_path
         assert {a["code"] for a in g22.call("getAgenciesListQD20", {"level": "1"})["data"]} == {"G22", "H41"}
     finally:
         daemon.kill()
+
+
+def test_a_refused_download_has_no_body(axisd: Axisd) -> None:
+    """downloadEdoc saves whatever body comes as <docId>.edxml and reports SUCCESS unless it is empty
+    (vxp-protocol.md §4.9): a refusal is its HTTP status and X-Axis-Error, with an empty body."""
+    doc_id = sent_ok(client(axisd, G22).call("sendEdoc", {"from": G22, "servicetype": "eDoc", "messagetype": "edoc"},
+                                             document("000.00.00.G22,2026/11/22,506/VPCP", (H41,))))
+    cases = {"not yours": (client(axisd, H14), {"docId": doc_id, "filePath": "xml"}, 404, "message.not-found"),
+             "wrong secret": (client(axisd, H41, secret=b"not-the-secret-of-this-system"),
+                              {"docId": doc_id, "filePath": "xml"}, 401, "vxp.bad-signature")}
+    for name, (c, params, status, code) in cases.items():
+        prepared = c.prepare("downloadEdoc", params)
+        conn = http.client.HTTPConnection("127.0.0.1", axisd.port, timeout=20)
+        try:
+            conn.putrequest(prepared.method, prepared.path)
+            for header, value in prepared.headers:
+                conn.putheader(header, value.encode("utf-8"))
+            conn.endheaders()
+            r = conn.getresponse()
+            assert (r.status, r.getheader("X-Axis-Error"), r.read()) == (status, code, b""), name
+        finally:
+            conn.close()
+    # downloadEdoc2 sends no XroadVnpt headers at all
+    bare = axisd.request("GET", "/vxp/downloadEdoc")
+    assert (bare.status, bare.headers.get("x-axis-error"), bare.body) == (401, "vxp.auth-missing", b"")
+    assert client(axisd, H41).call("downloadEdoc", {"docId": doc_id, "filePath": "xml"}).startswith(b"<?xml")
 
 
 INTEROP = Path(__file__).resolve().parents[2] / ".." / "shared" / "interop" / "vnpt-sdk"
