@@ -118,6 +118,15 @@ def _encoded(body: Any) -> EncodedJson:
     return EncodedJson(json.dumps(body, ensure_ascii=True, separators=(",", ":")).encode("ascii"))
 
 
+def _operation(postpath: list[bytes]) -> str:
+    """The operation a path names.  Empty segments before it are dropped: the SDK's URL is endpoint + "/" + name,
+    so an endpoint configured with a trailing slash asks for ``/vxp//getEdoc`` (vxp-protocol.md §1)."""
+    start = 0
+    while start < len(postpath) - 1 and not postpath[start]:
+        start += 1
+    return b"/".join(postpath[start:]).decode("utf-8", "replace")
+
+
 class VxpResource(Resource):
     """Every SDKVXP operation under one prefix; authenticates, dispatches, answers within the timeout."""
 
@@ -134,7 +143,7 @@ class VxpResource(Resource):
     # -- the frame
 
     def render(self, request: Request) -> int:
-        operation = b"/".join(request.postpath).decode("utf-8", "replace")
+        operation = _operation(request.postpath)
         if getattr(request, "too_large", False):
             limit = request.channel.site.max_body  # type: ignore[union-attr,attr-defined]
             self._answer(request, operation, Problem(Code.BODY_TOO_LARGE, f"limit {limit} bytes"))

@@ -177,6 +177,14 @@ def test_unknown_operations_are_named(axisd: Axisd) -> None:
     assert r.status == 404 and r.json()["ErrorCode"] == "vxp.unknown-operation"
 
 
+def test_an_endpoint_with_a_trailing_slash(axisd: Axisd) -> None:
+    """The SDK's URL is endpoint + "/" + name, so "http://axis:8080/vxp/" asks for /vxp//getAgenciesList (§1)."""
+    c = client(axisd, G22)
+    prepared = c.prepare("getAgenciesList")
+    status, answer = c.send(type(prepared)(prepared.method, "/vxp//getAgenciesList", prepared.headers, prepared.body))
+    assert (status, json.loads(answer)["ErrorCode"]) == (200, "0")
+
+
 def test_the_agency_lists_are_kept_until_a_reload_replaces_the_registry(tmp_path: Path) -> None:
     agencies = [AgencySpec(G22, f"Cơ quan {G22}", hmac_secret=SECRETS[G22], vxp_system_id=SYSTEMS[G22])]
     daemon = Axisd(tmp_path, agencies)
