@@ -90,13 +90,15 @@ class VxpCall:
         return value.strip()
 
     def limit(self) -> int:
+        """``pageSize``, at most :data:`MAX_LIST`: a larger page is cut, not refused, since the SDK's service object
+        sends a pageSize once given with every later call (the SDK example's gateway passes its caller's limit)."""
         raw = self.param("pageSize", required=False)
         if raw is None:
             return MAX_LIST
-        value = bounded(raw, 1, MAX_LIST)
+        value = bounded(raw, 1, 999_999_999)
         if value is None:
-            raise AxisError.of(Code.VXP_BAD_PARAMETER, f"pageSize must be 1..{MAX_LIST}, got {raw[:40]!r}")
-        return value
+            raise AxisError.of(Code.VXP_BAD_PARAMETER, f"pageSize must be a positive number, got {raw[:40]!r}")
+        return min(value, MAX_LIST)
 
     def kind(self) -> str:
         value = (self.param("messagetype", required=False) or "edoc").lower()

@@ -185,6 +185,17 @@ def test_an_endpoint_with_a_trailing_slash(axisd: Axisd) -> None:
     assert (status, json.loads(answer)["ErrorCode"]) == (200, "0")
 
 
+def test_a_page_larger_than_axis_gives_is_cut_not_refused(axisd: Axisd) -> None:
+    """The SDK example's gateway sends its caller's limit as pageSize (and pageIndex 1); its one service object
+    then sends that pageSize with every later call (the map is never cleared, §2.1)."""
+    gateway = client(axisd, H14)
+    listed = gateway.call("getReceivedEdocList", {"servicetype": "eDoc", "messagetype": "edoc", "from": SYSTEMS[H14],
+                                                  "pageSize": 5000, "pageIndex": 1})
+    assert (listed["status"], listed["ErrorCode"]) == ("OK", "0"), listed
+    assert gateway.call("getSentEdocList", {"servicetype": "eDoc", "messagetype": "edoc"})["ErrorCode"] == "0"
+    assert gateway.call("getReceivedEdocList", {"pageSize": "many"})["ErrorCode"] == "vxp.bad-parameter"
+
+
 def test_the_agency_lists_are_kept_until_a_reload_replaces_the_registry(tmp_path: Path) -> None:
     agencies = [AgencySpec(G22, f"Cơ quan {G22}", hmac_secret=SECRETS[G22], vxp_system_id=SYSTEMS[G22])]
     daemon = Axisd(tmp_path, agencies)
