@@ -296,7 +296,7 @@ class VxpResource(Resource):
 
         def views(store: ReadStore) -> list[MessageView]:
             if doc_id is None:
-                return [v for v in store.sent(key, limit) if v.kind == kind]
+                return store.sent(key, limit, kind)  # the limit counts packages of that kind only
             view = store.message(doc_id)
             return [view] if view is not None and mine(view) else []
 

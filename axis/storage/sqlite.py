@@ -747,9 +747,13 @@ class SqliteStore:
         found = self._views("id = ?", (message_id,))
         return found[0] if found else None
 
-    def sent(self, sender: str, limit: int) -> list[MessageView]:
-        return self._views("seq IN (SELECT seq FROM messages WHERE sender = ? ORDER BY seq DESC LIMIT ?) "
-                           "ORDER BY seq DESC", (sender, limit))
+    def sent(self, sender: str, limit: int, kind: str | None = None) -> list[MessageView]:
+        """The latest ``limit`` messages of ``sender`` (of ``kind`` only, when given: the limit counts those)."""
+        if kind is None:
+            return self._views("seq IN (SELECT seq FROM messages WHERE sender = ? ORDER BY seq DESC LIMIT ?) "
+                               "ORDER BY seq DESC", (sender, limit))
+        return self._views("seq IN (SELECT seq FROM messages WHERE sender = ? AND kind = ? ORDER BY seq DESC "
+                           "LIMIT ?) ORDER BY seq DESC", (sender, kind, limit))
 
     def trace(self, document_id: str, doc_sender: str | None = None) -> list[MessageView]:
         """Every message of a document: itself, its statuses, and the revokes, updates and replacements naming it."""

@@ -196,6 +196,22 @@ def test_a_page_larger_than_axis_gives_is_cut_not_refused(axisd: Axisd) -> None:
     assert gateway.call("getReceivedEdocList", {"pageSize": "many"})["ErrorCode"] == "vxp.bad-parameter"
 
 
+def test_the_sent_list_pages_within_its_messagetype(axisd: Axisd) -> None:
+    """pageSize counts packages of the messagetype asked for: a status sent before the latest document is listed."""
+    h14 = client(axisd, H14)
+    doc = "000.00.00.G22,2026/11/22,507/VPCP"
+    doc_id = sent_ok(client(axisd, G22).call("sendEdoc", {"from": G22, "servicetype": "eDoc", "messagetype": "edoc"},
+                                             document(doc, (H14,))))
+    assert h14.call("getEdoc", {"filePath": "xml", "docId": doc_id})["status"] == "OK"
+    status_id = sent_ok(h14.call("sendEdoc", {"from": H14, "servicetype": "eDoc", "messagetype": "status"},
+                                 status_of(H14, G22, doc, "03")))
+    sent_ok(h14.call("sendEdoc", {"from": H14, "servicetype": "eDoc", "messagetype": "edoc"},
+                     document("000.00.00.H14,2026/11/22,8/UBND", (G22,), sender=H14)))
+    fresh = client(axisd, H14)  # no docId left in its map by earlier calls
+    rows = fresh.call("getSentEdocList", {"servicetype": "eDoc", "messagetype": "status", "pageSize": 1})["data"]
+    assert [(r["senderDocId"], r["messageType"]) for r in rows] == [(status_id, "status")]
+
+
 def test_the_agency_lists_are_kept_until_a_reload_replaces_the_registry(tmp_path: Path) -> None:
     agencies = [AgencySpec(G22, f"Cơ quan {G22}", hmac_secret=SECRETS[G22], vxp_system_id=SYSTEMS[G22])]
     daemon = Axisd(tmp_path, agencies)
