@@ -306,6 +306,7 @@ class SqliteStore:
         self.db = _connect(path, readonly)
         self.conn = self.db.conn
         self._wal: tuple[int, int] | None = None  # (fd, inode) of the WAL file, when the fsync is made apart
+        self._lost: sqlite3.Error | None = None  # what rolled the current transaction back whole (see savepoint)
         if not readonly:
             # FULL is NORMAL plus an fsync of the WAL at every COMMIT.  With sync_apart that fsync is made by
             # make_durable instead, from another thread, while the next group runs; NORMAL keeps SQLite's own
@@ -357,12 +358,17 @@ class SqliteStore:
         then fail at once with "database is locked" when another process writes, instead of waiting for it."""
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
+        self._lost = None
         try:
             yield
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        finally:
+            lost, self._lost = self._lost, None
+        if lost is not None:  # SQLite rolled the whole transaction back: nothing of it is stored, say why
+            raise lost
         try:
             conn.execute("COMMIT")
         except BaseException:  # nothing of the group is durable; leave the connection ready for the next one
@@ -387,13 +393,21 @@ class SqliteStore:
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
+        """One job inside :meth:`transaction`.  Some errors (SQLITE_FULL, IOERR, NOMEM in a statement) make SQLite
+        roll the whole transaction back: the group is lost, and a later job must not run, since its SAVEPOINT would
+        begin, and its RELEASE commit, a transaction of its own (stored, yet answered as failed with its group)."""
+        if self._lost is not None:
+            raise self._lost
         self.conn.execute("SAVEPOINT job")
         try:
             yield
-        except BaseException:
+        except BaseException as exc:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK TO SAVEPOINT job")
                 self.conn.execute("RELEASE SAVEPOINT job")
+            elif self._lost is None:
+                self._lost = exc if isinstance(exc, sqlite3.Error) else sqlite3.OperationalError(
+                    f"the transaction was rolled back ({exc})")
             raise
         self.conn.execute("RELEASE SAVEPOINT job")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -229,3 +230,28 @@ def test_the_writer_groups_writes_that_come_close_together(tmp_path: Path) -> No
     writer.stop()
     assert [v for v, _ in results] == [f"m{n}" for n in range(6)]
     assert groups == [1, 5]
+
+
+def test_a_job_whose_error_rolls_the_whole_group_back_takes_no_later_job_out_of_the_group(tmp_path: Path) -> None:
+    """SQLite rolls the whole transaction back on some errors (a full disk during a statement, SQLITE_FULL): the
+    jobs after it must not run outside the group (each SAVEPOINT then began and RELEASE committed a transaction of
+    its own, stored yet answered as failed), and every job of the group is answered with the real cause."""
+    path = open_database(tmp_path)
+    results, done, collect = _collect(3)
+
+    def overflow(store: SqliteStore) -> None:
+        pages = store.conn.execute("PRAGMA page_count").fetchone()[0]
+        store.conn.execute(f"PRAGMA max_page_count = {pages + 8}")  # the disk is full a few pages from now
+        store.store_message(message(2, data=b"x" * 200_000))
+
+    writer = Writer(lambda: SqliteStore(path, sync_apart=True), lambda report: report())
+    writer.submit(lambda s: s.store_message(message(1)).message_id, collect)  # queued before the start: one group
+    writer.submit(overflow, collect)
+    writer.submit(lambda s: s.store_message(message(3)).message_id, collect)
+    writer.start()
+    assert done.wait(20)
+    writer.stop()
+    assert all(value is None and isinstance(error, sqlite3.Error) and "full" in str(error)
+               for value, error in results), results
+    reader = SqliteStore(path, readonly=True)
+    assert [reader.message(f"m{n}") for n in (1, 2, 3)] == [None, None, None]  # nothing of the group is stored
