@@ -3,8 +3,9 @@
 What goes is whole documents: a message goes only together with every message of its document (the same
 ``document_id`` and ``doc_sender``: the document, its statuses, the revokes and updates naming it), and only
 when all of them were accepted before the cutoff and none has a delivery still waiting (queued, delivered,
-processing).  So a document's history is never cut in the middle, and a package still waiting is never
-removed, however old.  A message with no document id is a group of its own.
+processing) or given up (dead: ``axisctl resend`` may still send it).  So a document's history is never cut in
+the middle, and a package still waiting, or never delivered, is never removed, however old.  A message with no
+document id is a group of its own.
 
 A step examines the messages accepted before the cutoff, oldest first (by ``accepted_ns``, through its index),
 removes at most ``limit`` messages (a little more when a document's group is larger) or about ``max_bytes`` of
@@ -33,13 +34,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from axis.storage.base import PENDING_STATES, WriteStore
+from axis.storage.base import PENDING_STATES, State, WriteStore
 from axis.vntime import VN_TZ, iso
 
 log = logging.getLogger(__name__)
 
 DAY_NS = 86400 * 1_000_000_000
-_WAITING = "(" + ",".join(f"'{s.value}'" for s in PENDING_STATES) + ")"
+# Waiting, or given up (a dead letter was never delivered and ``axisctl resend`` may still send it): kept.
+_WAITING = "(" + ",".join(f"'{s.value}'" for s in (*PENDING_STATES, State.DEAD)) + ")"
 DEFAULT_LIMIT = 200  # messages per step
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024  # payload bytes per step (freeing pages costs writes too)
 SCAN_LIMIT = 5000  # messages examined per step at most, so a step stays short even among many kept ones

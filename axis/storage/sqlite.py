@@ -909,3 +909,22 @@ def _m0008_retention(db: Database) -> None:
     db.execute("CREATE INDEX messages_sha256 ON messages(sha256)")
     db.execute("CREATE INDEX business_ledger_message ON business_ledger(message_seq)")
     db.execute("CREATE INDEX requests_message ON requests(message_seq)")
+
+
+_KEPT = "('queued','delivered','processing','dead')"  # what retention never removes: waiting, or given up (resend)
+
+
+@migrations(name="0009_retention_keeps_dead_letters")
+def _m0009(db: Database) -> None:
+    """A dead letter was accepted and never delivered (``axisctl resend`` may still send it): retention must keep it
+    as it keeps a waiting one.  0008's triggers named only the waiting states."""
+    for trigger in ("retention_doomed_finished", "deliveries_no_delete_waiting"):
+        db.execute(f"DROP TRIGGER {trigger}")
+    db.execute(f"""
+        CREATE TRIGGER retention_doomed_finished BEFORE INSERT ON retention_doomed
+        WHEN EXISTS (SELECT 1 FROM deliveries WHERE message_seq = NEW.seq AND state IN {_KEPT})
+        BEGIN SELECT RAISE(ABORT, 'retention: a delivery of this message is still waiting or a dead letter'); END""")
+    db.execute(f"""
+        CREATE TRIGGER deliveries_no_delete_waiting BEFORE DELETE ON deliveries
+        WHEN OLD.state IN {_KEPT}
+        BEGIN SELECT RAISE(ABORT, 'a delivery still waiting or a dead letter cannot be removed'); END""")

@@ -4,6 +4,7 @@ continues; the ledgers' triggers let nothing else remove a row."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import sqlite3
 import time
@@ -247,3 +248,27 @@ def test_the_daemon_loop_runs_one_small_step_per_writer_job(store: SqliteStore) 
     loop.stop()
     clock.advance(7200)
     assert len(jobs) == 4
+
+
+def test_a_dead_letter_is_never_removed_however_old(store: SqliteStore) -> None:
+    """A dead letter was accepted (202) and never delivered; ``axisctl resend`` may still send it.  Removing it
+    would lose a package nobody received, as surely as removing one still queued."""
+    body = b"<pushed, never taken/>"
+    pushed = dataclasses.replace(msg("dead", OLD), deliveries=(NewDelivery(H41, "push", "http://127.0.0.1:1/in"),),
+                                 sha256=hashlib.sha256(body).hexdigest(), data=body)
+    put(store, pushed, done=False)
+    (job,) = store.due_pushes(NOW, 10)
+    with store.transaction():
+        assert store.push_failed(job, AT, "connection refused", OLD + DAY, None)  # given up: a dead letter
+    assert [j.message_id for j, _, _ in store.dead_letters(10)] == ["dead"]
+    planned, kept = retention.dry_run(store.conn, CUTOFF, 10)
+    assert planned.messages == 0 and len(kept) == 1
+    assert run(store)[0].messages == 0 and ids(store) == {"dead"}
+    seq = store.conn.execute("SELECT seq FROM messages WHERE id = 'dead'").fetchone()[0]
+    with pytest.raises(sqlite3.DatabaseError, match="still waiting"):  # the triggers refuse it too
+        store.conn.execute("INSERT INTO retention_doomed (seq) VALUES (?)", (seq,))
+    with pytest.raises(sqlite3.DatabaseError, match="still waiting"):
+        store.conn.execute("DELETE FROM deliveries WHERE message_seq = ?", (seq,))
+    store.conn.rollback()
+    with store.transaction():
+        assert store.resend(["dead"], AT, NOW) == 1  # and it can still be sent
