@@ -1,8 +1,9 @@
 """Retention: removing what is older than ``[storage] retention_days``, in small steps.
 
 What goes is whole documents: a message goes only together with every message of its document (the same
-``document_id`` and ``doc_sender``: the document, its statuses, the revokes and updates naming it), and only
-when all of them were accepted before the cutoff and none has a delivery still waiting (queued, delivered,
+``document_id`` and ``doc_sender``: the document, its statuses, the revokes and updates naming it, and the
+packages acting on it under a DocumentId of their own, a replacement's, with their documents), and only when
+all of them were accepted before the cutoff and none has a delivery still waiting (queued, delivered,
 processing) or given up (dead: ``axisctl resend`` may still send it).  So a document's history is never cut in
 the middle, and a package still waiting, or never delivered, is never removed, however old.  A message with no
 document id is a group of its own.
@@ -98,12 +99,40 @@ class Step:
 
 def _group(conn: sqlite3.Connection, seq: int, document_id: str | None,
            doc_sender: str | None) -> list[tuple[int, int]]:
-    """(seq, accepted_ns) of every message of the document ``seq`` belongs to."""
-    if document_id is None or doc_sender is None:
-        row = conn.execute("SELECT seq, accepted_ns FROM messages WHERE seq = ?", (seq,)).fetchone()
-        return [(row[0], row[1])] if row else []
+    """(seq, accepted_ns) of every message of the document ``seq`` belongs to, and of the documents acting on one
+    another with it: a replacement, or a revoke or update naming ``Bussiness/DocumentId``, has a DocumentId of its
+    own, yet its requests and axis's answers (15) are entries of the document it acts on.  Apart, removing one cut
+    the other's history in the middle, or left entries that a new document under that DocumentId inherited."""
+    seqs: set[int] = set()
+    docs: set[tuple[str, str]] = set()
+    new_seqs = [seq]
+    new_docs = [(document_id, doc_sender)] if document_id is not None and doc_sender is not None else []
+    while new_seqs or new_docs:
+        found_docs: list[tuple[str, str]] = []
+        for s in new_seqs:
+            if s in seqs:
+                continue
+            seqs.add(s)
+            found_docs += conn.execute(
+                "SELECT document_id, doc_sender FROM messages WHERE seq = ?1 AND document_id IS NOT NULL "
+                "AND doc_sender IS NOT NULL UNION SELECT original_id, doc_sender FROM messages WHERE seq = ?1 "
+                "AND original_id IS NOT NULL AND doc_sender IS NOT NULL "
+                "UNION SELECT document_id, doc_sender FROM requests WHERE message_seq = ?1 "
+                "UNION SELECT document_id, doc_sender FROM business_ledger WHERE message_seq = ?1", (s,)).fetchall()
+        found_seqs: list[int] = []
+        for doc in (*new_docs, *found_docs):
+            doc = (doc[0], doc[1])
+            if doc in docs:
+                continue
+            docs.add(doc)
+            found_seqs += [r[0] for r in conn.execute(
+                "SELECT seq FROM messages WHERE document_id = ?1 AND doc_sender = ?2 "
+                "UNION SELECT seq FROM messages WHERE original_id = ?1 AND doc_sender = ?2 "
+                "UNION SELECT message_seq FROM requests WHERE document_id = ?1 AND doc_sender = ?2 "
+                "UNION SELECT message_seq FROM business_ledger WHERE document_id = ?1 AND doc_sender = ?2", doc)]
+        new_seqs, new_docs = [s for s in found_seqs if s not in seqs], []
     return [(r[0], r[1]) for r in conn.execute(
-        "SELECT seq, accepted_ns FROM messages WHERE document_id = ? AND doc_sender = ?", (document_id, doc_sender))]
+        f"SELECT seq, accepted_ns FROM messages WHERE seq IN ({_in(seqs)}) ORDER BY seq")]
 
 
 def _in(seqs: Iterable[int]) -> str:

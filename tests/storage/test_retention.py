@@ -272,3 +272,48 @@ def test_a_dead_letter_is_never_removed_however_old(store: SqliteStore) -> None:
     store.conn.rollback()
     with store.transaction():
         assert store.resend(["dead"], AT, NOW) == 1  # and it can still be sent
+
+
+def test_a_document_goes_together_with_the_packages_that_act_on_it_under_another_document_id(
+        store: SqliteStore) -> None:
+    """A replacement (or a revoke naming Bussiness/DocumentId) has a DocumentId of its own, but its requests and
+    axis's 15 are entries of the document it acts on.  Removed apart from that document, they cut its history in
+    the middle (the replaced copy then had no replacement, and its recipient could speak for it again), or they
+    outlived it and came back as the history of a new document under that DocumentId."""
+    from axis import business
+
+    def edoc(mid: str, doc: str, to: tuple[str, ...], **links: object) -> NewMessage:
+        return dataclasses.replace(msg(mid, OLD + len(ids(store)), doc=doc, to=to), **links)  # type: ignore[arg-type]
+
+    def stored(m: NewMessage) -> None:
+        with store.transaction(), store.savepoint():
+            business.store(store, m, "000.00.99.H41")
+
+    # 1. Kept: the replaced document still waits for G12, its replacement for H41 is finished.
+    stored(edoc("x", "doc-x", (H41, G12)))
+    with store.transaction():
+        store.acknowledge(G12, "x", AckResult.PROCESSING, None, AT)  # G12 still works on it
+    stored(edoc("z", "doc-z", (H41,), business_type=3, original_id="doc-x", replaces=(("doc-x", (H41,)),)))
+    with store.transaction():  # H41 never saw x (superseded), took z and finished
+        store.acknowledge(H41, "z", AckResult.DONE, None, AT)
+    assert store.history(G22, "doc-x", H41) == ["replace", "15"]
+    # 2. Removed: a document whose replacement still waits for its recipient.
+    stored(edoc("y", "doc-y", (H41,)))
+    stored(edoc("w", "doc-w", (H41,), business_type=3, original_id="doc-y", replaces=(("doc-y", (H41,)),)))
+    assert store.history(G22, "doc-y", H41) == ["replace", "15"]
+
+    run(store)
+    assert {"x", "z", "y", "w"} <= ids(store)  # neither goes without the other while one of them is in use
+    assert store.history(G22, "doc-x", H41) == ["replace", "15"]
+    assert store.history(G22, "doc-y", H41) == ["replace", "15"]
+    for table in ("business_ledger", "requests"):  # nothing is left of a document that went
+        assert store.conn.execute(f"SELECT count(*) FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM messages m "
+                                  "WHERE m.document_id = t.document_id AND m.doc_sender = t.doc_sender)"
+                                  ).fetchone()[0] == 0
+    with store.transaction():  # once both are finished, both go, and nothing of them stays behind
+        store.acknowledge(G12, "x", AckResult.DONE, None, AT)
+        store.acknowledge(H41, "w", AckResult.DONE, None, AT)
+    run(store)
+    assert not {"x", "z", "y", "w"} & ids(store)
+    for table in ("business_ledger", "requests"):
+        assert store.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
