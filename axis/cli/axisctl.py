@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
+import sqlite3
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -247,6 +248,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except (OSError, ValueError) as exc:
         print(f"axisctl: {exc}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:  # the store commands: a damaged file, a write lock held past the busy timeout
+        print(f"axisctl: the axis database: {exc}", file=sys.stderr)
         return 1
 
 

@@ -174,3 +174,13 @@ def test_a_client_command_against_something_that_is_not_http_prints_one_line() -
         assert "did not answer in HTTP" in run("mailbox", "--token", "t", "--url", url, ok=1).stderr
     finally:
         server.close()
+
+
+@pytest.mark.parametrize("command", [["dead-letters"], ["resend", "--all"], ["audit"], ["trace", "x"],
+                                     ["retention", "--days", "10", "--batch", "5"]])
+def test_store_commands_on_a_database_sqlite_cannot_use_print_one_line(tmp_path: Path, command: list[str]) -> None:
+    """What SQLite says (a damaged file, another process holding the write lock past the busy timeout) is one line
+    and exit 1, as README promises for the store commands, not a traceback."""
+    (tmp_path / "axis.sqlite3").write_bytes(b"this is not an SQLite database, it was damaged" * 100)
+    proc = run(*command, "--data-dir", tmp_path, ok=1)
+    assert proc.stderr.startswith("axisctl: ") and "not a database" in proc.stderr and len(proc.stderr.splitlines()) == 1
