@@ -317,3 +317,28 @@ def test_a_document_goes_together_with_the_packages_that_act_on_it_under_another
     assert not {"x", "z", "y", "w"} & ids(store)
     for table in ("business_ledger", "requests"):
         assert store.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
+
+
+def test_migration_0009_upgrades_a_database_made_before_it(tmp_path: Path) -> None:
+    """An existing database (its schema at 0008) gets the new triggers on the next start, its rows untouched, and
+    starting again changes nothing."""
+    from sqlite_utils import Database
+
+    from axis.storage.sqlite import DB_NAME, migrations
+
+    db = Database(tmp_path / DB_NAME)
+    migrations.apply(db, stop_before="0009_retention_keeps_dead_letters")
+    db.close()
+    old = SqliteStore(tmp_path / DB_NAME)
+    old.conn.execute("PRAGMA synchronous = OFF")
+    put(old, msg("before", OLD), done=False)
+    old.close()
+    for _ in range(2):
+        open_database(tmp_path)
+    s = SqliteStore(tmp_path / DB_NAME)
+    try:
+        assert ids(s) == {"before"}
+        assert "dead letter" in s.conn.execute("SELECT sql FROM sqlite_master WHERE name = "
+                                               "'deliveries_no_delete_waiting'").fetchone()[0]
+    finally:
+        s.close()
