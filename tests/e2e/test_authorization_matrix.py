@@ -175,8 +175,10 @@ def test_vxp_door(world: World, operation: str, who: str) -> None:
         if who == "owner":
             assert answer.startswith(b"<?xml") and b"AUTHZ" in answer
             return
-        assert b"<edXML" not in answer
-        answer = json.loads(answer)
+        # Refused with an empty body (the SDK would save a JSON refusal as the document); its code is in
+        # X-Axis-Error, which tests/e2e/test_vxp_door.py checks for these same refusals.
+        assert answer == b"", answer
+        return
     if who == "owner" or (who == "other" and operation in SHARED_VXP):
         assert (answer["status"], answer["ErrorCode"]) == ("OK", "0"), answer
         if who == "owner" and operation == "getEdoc":
