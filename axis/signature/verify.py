@@ -302,10 +302,25 @@ def _dissect(sig: etree._Element, loc: Located, options: SignatureOptions) -> _P
 
 @dataclass(frozen=True, slots=True)
 class _Cert:
+    """A certificate as read once (they repeat, one per agency), with what is decided from it alone."""
+
     cert: x509.Certificate
     fingerprint: str
     subject: str
     agency: str | None
+    not_before: datetime
+    not_after: datetime
+    signer_refusal: tuple[Code, str] | None
+    """Why it may not sign documents (:func:`_check_signer`), or None."""
+
+    def check(self, at: datetime) -> None:
+        """Raise :class:`_Invalid` unless this certificate may sign documents and is valid at ``at``."""
+        if at < self.not_before:
+            raise _Invalid(Code.SIGNATURE_CERT_NOT_YET_VALID, f"valid from {self.not_before.isoformat()}")
+        if at > self.not_after:
+            raise _Invalid(Code.SIGNATURE_CERT_EXPIRED, f"expired {self.not_after.isoformat()}")
+        if self.signer_refusal is not None:
+            raise _Invalid(*self.signer_refusal)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -320,7 +335,13 @@ def _load_cert(b64: str) -> _Cert:
         cert.issuer  # ValueError when unreadable, like the subject below
     except UnsupportedAlgorithm as exc:
         raise ValueError(f"its public key cannot be used: {exc}") from None
-    return _Cert(cert, fingerprint(cert), cert.subject.rfc4514_string(), agency_of(cert))
+    try:
+        _check_signer(cert)
+        refusal = None
+    except _Invalid as exc:
+        refusal = (exc.problem.code, exc.problem.detail)
+    return _Cert(cert, fingerprint(cert), cert.subject.rfc4514_string(), agency_of(cert),
+                 cert.not_valid_before_utc, cert.not_valid_after_utc, refusal)
 
 
 def _certificates(els: tuple[etree._Element, ...]) -> tuple[_Cert, list[x509.Certificate]]:
@@ -365,13 +386,6 @@ def _check_signer(leaf: x509.Certificate) -> None:
         return
     if x509.ExtendedKeyUsageOID.SERVER_AUTH in purposes and not purposes & _SIGNING_PURPOSES:
         raise _Invalid(Code.SIGNATURE_UNTRUSTED, "a web server's certificate (extended key usage serverAuth)")
-
-
-def _check_validity(leaf: x509.Certificate, at: datetime) -> None:
-    if at < leaf.not_valid_before_utc:
-        raise _Invalid(Code.SIGNATURE_CERT_NOT_YET_VALID, f"valid from {leaf.not_valid_before_utc.isoformat()}")
-    if at > leaf.not_valid_after_utc:
-        raise _Invalid(Code.SIGNATURE_CERT_EXPIRED, f"expired {leaf.not_valid_after_utc.isoformat()}")
 
 
 def _crypto(data: bytes, leaf: x509.Certificate, method: SignatureMethod, digest: DigestAlgorithm, at: datetime
@@ -544,8 +558,7 @@ def check(data: bytes, loc: Located, sender: str | None, trust: TrustStore, at: 
         parts = _dissect(sig, loc, options)
         method_uri, digest_uri = parts.method.value, parts.digest.value
         leaf, intermediates = _certificates(parts.certificates)
-        _check_validity(leaf.cert, at)
-        _check_signer(leaf.cert)
+        leaf.check(at)
         if _needs_faithful_tree(data, parts):
             signed_root = _crypto(data, leaf.cert, parts.method, parts.digest, at)
             if identity_fields(signed_root) != identity_fields(loc.root):
