@@ -64,6 +64,7 @@ from axis.edxml.xmlsafe import HUGE_THRESHOLD, thread_parser
 from axis.errors import Code, Problem, Where
 from axis.signature.trust import TrustBasis, TrustStore, agency_of, fingerprint
 from axis.signature.xmldsig import Verifier
+from axis.vntime import iso
 
 log = logging.getLogger(__name__)
 
@@ -316,9 +317,9 @@ class _Cert:
     def check(self, at: datetime) -> None:
         """Raise :class:`_Invalid` unless this certificate may sign documents and is valid at ``at``."""
         if at < self.not_before:
-            raise _Invalid(Code.SIGNATURE_CERT_NOT_YET_VALID, f"valid from {self.not_before.isoformat()}")
+            raise _Invalid(Code.SIGNATURE_CERT_NOT_YET_VALID, f"valid from {iso(self.not_before)}")
         if at > self.not_after:
-            raise _Invalid(Code.SIGNATURE_CERT_EXPIRED, f"expired {self.not_after.isoformat()}")
+            raise _Invalid(Code.SIGNATURE_CERT_EXPIRED, f"expired {iso(self.not_after)}")
         if self.signer_refusal is not None:
             raise _Invalid(*self.signer_refusal)
 

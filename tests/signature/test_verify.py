@@ -34,7 +34,7 @@ from axis.signature.verify import (
     SignatureOptions,
 )
 from axis.verdict import CheckOptions
-from axis.vntime import VN_TZ
+from axis.vntime import VN_TZ, iso
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -380,11 +380,14 @@ def test_expired_certificate(kit: SimpleNamespace, test_pki) -> None:
     verdict = kit.judge(sign_package(kit.package(), test_pki.expired), test_pki.trust)
     kit.assert_refused(verdict, "signature.cert-expired")
     assert verdict.signature.signer_fingerprint == fingerprint(test_pki.expired.cert)
+    assert verdict.signature.problem.detail == f"expired {iso(test_pki.expired.cert.not_valid_after_utc)}"
+    assert verdict.signature.problem.detail.endswith("+07:00")  # every time axis writes is Vietnam's
 
 
 def test_not_yet_valid_certificate(kit: SimpleNamespace, test_pki) -> None:
     verdict = kit.judge(sign_package(kit.package(), test_pki.not_yet_valid), test_pki.trust)
     kit.assert_refused(verdict, "signature.cert-not-yet-valid")
+    assert verdict.signature.problem.detail.startswith("valid from ") and verdict.signature.problem.detail.endswith("+07:00")
 
 
 def test_clock_decides_expiry(kit: SimpleNamespace, test_pki, signed: bytes) -> None:
