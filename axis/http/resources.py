@@ -2,12 +2,13 @@
 
 Resources are thin: decode the request, hand the work to the domain code in a
 thread, encode the answer.  Errors are JSON with the taxonomy's code; no stack
-trace ever reaches a client.
+trace ever reaches a client.  Those made here, outside any resource (the drain's
+503, the channel's 400 and 408), are shaped by the path they answer, like all
+(:mod:`axis.http.refusals`): the SDK's envelope under the VXP door.
 """
 
 from __future__ import annotations
 
-import json
 import weakref
 from typing import Any
 
@@ -21,7 +22,8 @@ from twisted.web.server import Request, Site
 from axis.config.vxp import VxpConfig
 from axis.errors import Code, Problem
 from axis.http.api import add_api
-from axis.http.tree import Directory, Leaf, problem_body, write_json
+from axis.http.refusals import NO_DOOR, DoorPaths, refusal, refuse
+from axis.http.tree import Directory, Leaf, write_json
 from axis.http.vxp import VxpResource, add_vxp
 from axis.metrics import Metrics
 from axis.service import AxisService
@@ -52,9 +54,7 @@ class LimitedRequest(Request):
         site.channels.add(self.channel)
         if site.draining:
             self.setHeader(b"Connection", b"close")
-            data = write_json(self, 503, problem_body(Problem(Code.HTTP_STOPPING)))
-            self.setHeader(b"Content-Length", b"%d" % len(data))
-            self.write(data)
+            self.write(refuse(self, Problem(Code.HTTP_STOPPING)))
             self.finish()
             return
         site.active += 1
@@ -126,21 +126,22 @@ class DeadlineChannel(HTTPChannel):
     def _too_slow(self) -> None:
         self._deadline = None
         limit = self.site.receive_timeout  # type: ignore[attr-defined]
-        self._refuse(b"408 Request Timeout", Problem(Code.HTTP_SLOW_REQUEST, f"{limit:g} s from its first byte"))
+        self._refuse(Problem(Code.HTTP_SLOW_REQUEST, f"{limit:g} s from its first byte"))
 
     def _respondToBadRequestAndDisconnect(self) -> None:
         """Twisted's answer to a request it cannot parse (a bad request line, headers too large or too many, two
         Content-Length), with the taxonomy's JSON instead of an empty 400."""
-        self._refuse(b"400 Bad Request", Problem(Code.HTTP_BAD_REQUEST, "malformed HTTP: the request line or the "
-                                                 f"headers (at most {self.totalHeadersSize} bytes) cannot be read"))
+        self._refuse(Problem(Code.HTTP_BAD_REQUEST, "malformed HTTP: the request line or the headers "
+                             f"(at most {self.totalHeadersSize} bytes) cannot be read"))
 
     def lineLengthExceeded(self, line: bytes) -> None:  # one header line longer than the line limit
         self._respondToBadRequestAndDisconnect()
 
-    def _refuse(self, status: bytes, problem: Problem) -> None:
-        body = json.dumps(problem_body(problem), ensure_ascii=False).encode("utf-8")
-        self.transport.write(b"HTTP/1.1 %s\r\nContent-Type: application/json; charset=utf-8\r\n"  # type: ignore[union-attr]
-                             b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (status, len(body), body))
+    def _refuse(self, problem: Problem) -> None:
+        """Answer and close, shaped by the request's target when its request line was read (Twisted keeps it in
+        ``_path`` until the request is whole), so an SDK client reads the refusal too."""
+        target = getattr(self, "_path", None)
+        self.transport.write(refusal(self.site.doors, target, problem).message())  # type: ignore[union-attr,attr-defined]
         self.loseConnection()
 
 
@@ -148,13 +149,14 @@ class AxisSite(Site):
     protocol = DeadlineChannel  # type: ignore[assignment]
 
     def __init__(self, root: Resource, max_body: int, idle_timeout: float = 60.0,
-                 receive_timeout: float = 120.0) -> None:
+                 receive_timeout: float = 120.0, doors: DoorPaths = NO_DOOR) -> None:
         # No resource here reads form arguments from a body; parsing every POST's Content-Type (with the
         # email package) cost a seventh of the reactor thread's time.
         super().__init__(root, timeout=idle_timeout, parsePOSTFormSubmission=False)
         self.requestFactory = LimitedRequest  # type: ignore[assignment]
         self.receive_timeout = receive_timeout
         self.max_body = max_body
+        self.doors = doors  # the paths whose refusals are the SDK's envelope
         self.displayTracebacks = False
         self.active = 0  # requests received and not yet answered
         self.draining = False
@@ -210,8 +212,12 @@ def build_site(service: AxisService, metrics: Metrics, max_body: int,
     add_api(root, v1, service, request_timeout)
     root.putChild(b"healthz", HealthResource())
     root.putChild(b"metrics", MetricsResource(metrics))
-    door_site = None
+    door_site, doors = None, NO_DOOR
     if vxp is not None and vxp.enabled:
+        # The prefix is the SDK's on the main port even when the door has a port of its own: an SDK pointed there
+        # still reads its 404.
+        if vxp.segments:
+            doors = DoorPaths(vxp.segments)
         if vxp.port == 0:
             add_vxp(root, vxp.segments, service, request_timeout)
         else:
@@ -219,7 +225,8 @@ def build_site(service: AxisService, metrics: Metrics, max_body: int,
             if vxp.segments:
                 door = Directory()
                 add_vxp(door, vxp.segments, service, request_timeout)
-            door_site = AxisSite(door, max_body, idle_timeout=request_timeout, receive_timeout=receive_timeout)
-    site = AxisSite(root, max_body, idle_timeout=request_timeout, receive_timeout=receive_timeout)
+            door_site = AxisSite(door, max_body, idle_timeout=request_timeout, receive_timeout=receive_timeout,
+                                 doors=DoorPaths(vxp.segments, whole_site=True))
+    site = AxisSite(root, max_body, idle_timeout=request_timeout, receive_timeout=receive_timeout, doors=doors)
     metrics.in_flight.set_function(lambda: site.active + (door_site.active if door_site is not None else 0))
     return site, door_site

@@ -2,7 +2,7 @@
 
 Twisted answers a path it does not know, and a method a resource does not take, with HTML pages of its
 own; a client of axis gets ``http.not-found`` (404) and ``http.method-not-allowed`` (405) as every other
-error, in JSON.
+error, in JSON: the native API's, or the SDK's envelope under the VXP door (:mod:`axis.http.refusals`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request
 
 from axis.errors import Code, Problem
+from axis.http.refusals import refuse
 
 
 def write_json(request: Request, status: int, body: dict[str, Any]) -> bytes:
@@ -23,16 +24,12 @@ def write_json(request: Request, status: int, body: dict[str, Any]) -> bytes:
     return json.dumps(body, ensure_ascii=False).encode("utf-8")
 
 
-def problem_body(problem: Problem) -> dict[str, Any]:
-    return {"error": problem.to_dict()}
-
-
 class NotFound(Resource):
     isLeaf = True
 
     def render(self, request: Request) -> bytes:
         path = request.path.decode("utf-8", "replace")
-        return write_json(request, 404, problem_body(Problem(Code.HTTP_NOT_FOUND, path[:200])))
+        return refuse(request, Problem(Code.HTTP_NOT_FOUND, path[:200]))
 
 
 NOT_FOUND = NotFound()
@@ -60,5 +57,4 @@ class Leaf(Resource):
             if request.method == b"HEAD" and b"GET" in exc.allowedMethods:
                 raise  # Twisted answers HEAD with the headers of a GET
             allowed = b", ".join(exc.allowedMethods)
-            request.setHeader(b"Allow", allowed)
-            return write_json(request, 405, problem_body(Problem(Code.HTTP_METHOD, f"use {allowed.decode()}")))
+            return refuse(request, Problem(Code.HTTP_METHOD, f"use {allowed.decode()}"), ((b"Allow", allowed),))

@@ -15,7 +15,9 @@ Answers are what the SDK reads: ``{"status": "OK"|"FAIL", "ErrorCode": "0"|<taxo
 "ErrorDesc": …}`` plus the operation's field (``DocId``, ``data``, ``count``).  ``sendEdoc`` always
 carries ``DocId`` (an error without it is invisible to the SDK).  Bodies are pure ASCII (non-ASCII
 text as JSON ``\\u`` escapes, which the SDK's Gson decodes): ``sendEdoc`` answers are read as US-ASCII.
-The SDK ignores HTTP statuses; ours still follow the taxonomy, for everyone else.
+The SDK ignores HTTP statuses; ours still follow the taxonomy, for everyone else.  Refusals made before a
+request reaches the door (the channel's 400 and 408, the drain's 503, the tree's 404) are in the same envelope:
+:mod:`axis.http.refusals` shapes every refusal by its path, the door's own included.
 
 Replay: the SDK signs a timestamp it freezes for the life of its client object, so freshness cannot be
 required, and neither the operation (the URL path) nor the body is signed.  What a replayed request
@@ -29,7 +31,6 @@ them.
 from __future__ import annotations
 
 import base64
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -43,12 +44,14 @@ from axis import lifecycle
 from axis.errors import AxisError, Code, Problem
 from axis.http.bodies import read_json
 from axis.http.params import bounded
+from axis.http.refusals import operation_of, vxp_refusal
 from axis.http.tls import bind_to_certificate
 from axis.http.tree import Directory
 from axis.intake import Prepared, Refused
 from axis.registry import Agency, Route
 from axis.storage.base import AckResult, MailboxItem, MessageView, ReadStore, Stored, WriteStore
 from axis.vntime import VN_TZ, parse_iso
+from axis.vxp.envelope import encode, ok
 from axis.vxp.signing import PREFIX, check_signed, read_signed, sdk_hash_file
 
 log = logging.getLogger(__name__)
@@ -62,17 +65,6 @@ def _sdk_time(iso_time: str | None) -> str:
     if not iso_time:
         return ""
     return parse_iso(iso_time).astimezone(VN_TZ).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def ok(**fields: Any) -> dict[str, Any]:
-    return {"status": "OK", "ErrorCode": "0", "ErrorDesc": "", **fields}
-
-
-def fail(problems: tuple[Problem, ...], **fields: Any) -> dict[str, Any]:
-    first = problems[0]
-    return {"status": "FAIL", "ErrorCode": first.code.code,
-            "ErrorDesc": "; ".join(p.code.en + (f": {p.detail}" if p.detail else "") for p in problems),
-            "errors": [p.to_dict() for p in problems], **fields}
 
 
 class VxpCall:
@@ -117,16 +109,7 @@ class EncodedJson(bytes):
 
 def _encoded(body: Any) -> EncodedJson:
     """An answer as the SDK reads it: compact JSON, pure ASCII (see the module's docstring)."""
-    return EncodedJson(json.dumps(body, ensure_ascii=True, separators=(",", ":")).encode("ascii"))
-
-
-def _operation(postpath: list[bytes]) -> str:
-    """The operation a path names.  Empty segments before it are dropped: the SDK's URL is endpoint + "/" + name,
-    so an endpoint configured with a trailing slash asks for ``/vxp//getEdoc`` (vxp-protocol.md §1)."""
-    start = 0
-    while start < len(postpath) - 1 and not postpath[start]:
-        start += 1
-    return b"/".join(postpath[start:]).decode("utf-8", "replace")
+    return EncodedJson(encode(body))
 
 
 class VxpResource(Resource):
@@ -145,7 +128,7 @@ class VxpResource(Resource):
     # -- the frame
 
     def render(self, request: Request) -> int:
-        operation = _operation(request.postpath)
+        operation = operation_of(request.postpath)
         if getattr(request, "too_large", False):
             limit = request.channel.site.max_body  # type: ignore[union-attr,attr-defined]
             self._answer(request, operation, Problem(Code.BODY_TOO_LARGE, f"limit {limit} bytes"))
@@ -199,22 +182,13 @@ class VxpResource(Resource):
             return
         if isinstance(body, Problem):
             body = (body,)
-        if isinstance(body, tuple) and operation == "downloadEdoc":
-            # The SDK saves any non-empty body as <docId>.edxml and reports SUCCESS (vxp-protocol.md §4.9): only an
-            # empty one is a failure to it.  The code goes in a header, for everyone else.
-            request.setResponseCode(body[0].code.http_status)
-            request.setHeader(b"X-Axis-Error", body[0].code.code.encode("ascii"))
-            request.setHeader(b"Content-Length", b"0")
+        if isinstance(body, tuple):  # problems: the refusal every VXP answer shares (downloadEdoc's an empty body)
+            request.write(vxp_refusal(operation, body).write_to(request))
             request.finish()
             return
-        if isinstance(body, tuple):  # problems
-            extra = {"DocId": ""} if operation == "sendEdoc" else {}
-            status, body = body[0].code.http_status, fail(body, **extra)
-        else:
-            status = 200
         data = body if isinstance(body, bytes) else _encoded(body)  # bytes: a kept listing, or downloadEdoc's package
         json_answer = isinstance(data, EncodedJson)
-        request.setResponseCode(status)
+        request.setResponseCode(200)
         request.setHeader(b"Content-Type", b"application/json; charset=utf-8" if json_answer
                           else b"application/octet-stream")
         request.setHeader(b"Content-Length", b"%d" % len(data))

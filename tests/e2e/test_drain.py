@@ -4,6 +4,7 @@ answers every request it had already received, and exits 0 with nothing lost."""
 from __future__ import annotations
 
 import http.client
+import json
 import signal
 import sqlite3
 import threading
@@ -24,6 +25,12 @@ def test_sigterm_answers_what_is_in_flight_then_exits(tmp_path: Path) -> None:
         idle = http.client.HTTPConnection("127.0.0.1", axisd.port, timeout=20)  # an open keep-alive connection
         idle.request("GET", "/healthz")
         assert idle.getresponse().read() == b'{"status": "ok"}'
+        # open connections of SDK clients, on the VXP door (unauthenticated: the refusal comes before any check)
+        sdk = {operation: http.client.HTTPConnection("127.0.0.1", axisd.port, timeout=20)
+               for operation in ("sendEdoc", "getReceivedEdocList", "downloadEdoc")}
+        for conn in sdk.values():
+            conn.request("GET", "/healthz")
+            assert conn.getresponse().read() == b'{"status": "ok"}'
         lock = sqlite3.connect(axisd.data_dir / "axis.sqlite3", isolation_level=None)
         lock.execute("BEGIN IMMEDIATE")  # every package now waits in the writer: in flight when SIGTERM comes
 
@@ -41,7 +48,21 @@ def test_sigterm_answers_what_is_in_flight_then_exits(tmp_path: Path) -> None:
         idle.request("POST", "/v1/packages", document(H41, (G09,), "000.00.00.H41,2026/11/22,99/DRAIN"),
                      {"Authorization": f"Bearer {token_of(H41)}"})
         refused = idle.getresponse()
-        assert refused.status == 503 and b"http.stopping" in refused.read()
+        assert refused.status == 503 and json.loads(refused.read())["error"]["code"] == "http.stopping"
+        # ... and on the VXP door, in the envelope the SDK reads (vxp-protocol.md §4, §8)
+        for operation, conn in sdk.items():
+            method = "GET" if operation == "downloadEdoc" else "POST"
+            conn.request(method, f"/vxp/{operation}", b"" if method == "GET" else b"{}")
+            answer = conn.getresponse()
+            body = answer.read()
+            assert answer.status == 503, (operation, body)
+            if operation == "downloadEdoc":  # any non-empty body would be saved as the document
+                assert (body, answer.getheader("X-Axis-Error")) == (b"", "http.stopping")
+                continue
+            envelope = json.loads(body)
+            assert (envelope.get("status"), envelope.get("ErrorCode")) == ("FAIL", "http.stopping"), envelope
+            assert envelope["ErrorDesc"].startswith("axis is stopping") and body.isascii()
+            assert envelope.get("DocId", None) == ("" if operation == "sendEdoc" else None), envelope
         try:
             http.client.HTTPConnection("127.0.0.1", axisd.port, timeout=2).request("GET", "/healthz")
             raise AssertionError("a new connection was accepted while stopping")

@@ -1,6 +1,7 @@
 """Hostile HTTP against both doors of a real daemon: malformed and duplicated headers, path traversal, huge and
 deeply nested JSON, bytes that are not UTF-8, a slow sender.  Each gets a clear, typed error (never a 500 or a
-stack trace), and the daemon goes on serving."""
+stack trace), under /vxp/ in the envelope the SDK reads even when the channel refuses it, and the daemon goes
+on serving."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 from daemon import AgencySpec, Axisd, token_of
 
+from axis.errors import Code
 from axis.vntime import iso
 from axis.vxp.client import VxpClient
 
@@ -33,15 +35,38 @@ def axisd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Axisd]:
         daemon.kill()
 
 
-def raw(axisd: Axisd, data: bytes, timeout: float = 10.0) -> tuple[int, dict[str, object]]:
-    """Send bytes as they are; the status and the JSON body of the answer."""
+def raw_answer(axisd: Axisd, data: bytes, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes as they are; the status, the headers (names in lower case) and the body of the answer."""
     with socket.create_connection(("127.0.0.1", axisd.port), timeout=timeout) as s:
         s.sendall(data)
         out = b""
         while chunk := s.recv(65536):
             out += chunk
     head, _, body = out.partition(b"\r\n\r\n")
-    return int(head.split(b" ")[1]), json.loads(body)
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value for name, _, value in (line.partition(": ") for line in lines[1:])}
+    return int(lines[0].split(" ")[1]), headers, body
+
+
+def raw(axisd: Axisd, data: bytes, timeout: float = 10.0) -> tuple[int, dict[str, object]]:
+    """Send bytes as they are; the status and the JSON body of the answer."""
+    status, _, body = raw_answer(axisd, data, timeout)
+    return status, json.loads(body)
+
+
+def assert_sdk_refusal(operation: str, status: int, headers: dict[str, str], body: bytes, code: Code) -> None:
+    """The VXP door's refusal as the SDK reads it (vxp-protocol.md §4, §5): the envelope, ``DocId`` on sendEdoc,
+    pure ASCII; for downloadEdoc an empty body with the code in X-Axis-Error (§4.9)."""
+    assert status == code.http_status, (status, body)
+    if operation == "downloadEdoc":
+        assert (body, headers.get("x-axis-error"), headers.get("content-length")) == (b"", code.code, "0"), headers
+        return
+    assert body.isascii(), body
+    answer = json.loads(body)
+    assert (answer.get("status"), answer.get("ErrorCode")) == ("FAIL", code.code), answer
+    assert str(answer.get("ErrorDesc", "")).startswith(code.en), answer
+    assert ("DocId" in answer) == (operation == "sendEdoc") and answer.get("DocId", "") == "", answer
+    assert "error" not in answer, answer
 
 
 def get(path: bytes, *headers: bytes) -> bytes:
@@ -177,3 +202,55 @@ def test_answers_are_whole_http_messages_on_a_kept_connection(axisd: Axisd) -> N
             while len(body) < length:
                 body += s.recv(65536)
             assert len(body) == length and json.loads(body) == {"agency": H41, "items": []}
+
+
+LONG_HEADER = b"X-Padding: " + b"a" * 17000 + b"\r\n"
+VXP_CHANNEL_CASES = {
+    "sendEdoc, a header line over the limit": ("sendEdoc", post(b"/vxp/sendEdoc", b"<edXML/>", LONG_HEADER)),
+    "getReceivedEdocList, a header line over the limit": ("getReceivedEdocList",
+                                                          post(b"/vxp/getReceivedEdocList", b"", LONG_HEADER)),
+    "downloadEdoc, a header line over the limit": ("downloadEdoc", get(b"/vxp/downloadEdoc", LONG_HEADER)),
+    "sendEdoc, headers over the limit in all": ("sendEdoc", post(b"/vxp/sendEdoc", b"x", *[
+        b"X-Padding-%d: " % n + b"a" * 1000 + b"\r\n" for n in range(20)])),
+    "getEdoc, two Content-Length headers": ("getEdoc", b"POST /vxp/getEdoc HTTP/1.1\r\nHost: a\r\nContent-Length: 2"
+                                            b"\r\nContent-Length: 3\r\n\r\n{}"),
+    "sendEdoc behind a trailing slash, a header without a colon": ("sendEdoc", b"POST /vxp//sendEdoc?x=1 HTTP/1.1\r\n"
+                                                                   b"Host: a\r\nno colon here\r\n\r\n"),
+}
+
+
+@pytest.mark.parametrize("case", list(VXP_CHANNEL_CASES))
+def test_the_channel_refuses_a_vxp_request_in_the_sdk_envelope(axisd: Axisd, case: str) -> None:
+    """A request Twisted cannot read is refused by the channel, before any resource; under /vxp/ the answer is still
+    one the SDK reads (an all-null result, and with isLog an NPE out of the SDK, otherwise: vxp-protocol.md §8)."""
+    operation, data = VXP_CHANNEL_CASES[case]
+    status, headers, body = raw_answer(axisd, data)
+    assert_sdk_refusal(operation, status, headers, body, Code.HTTP_BAD_REQUEST)
+    assert headers.get("connection") == "close"
+    assert axisd.request("GET", "/healthz").status == 200
+
+
+@pytest.mark.parametrize("operation", ["sendEdoc", "downloadEdoc", "getReceivedEdocList"])
+def test_a_body_over_the_limit_under_vxp_is_refused_in_the_sdk_envelope(axisd: Axisd, operation: str) -> None:
+    status, headers, body = raw_answer(axisd, post(b"/vxp/" + operation.encode(), b"x" * 120000))
+    assert_sdk_refusal(operation, status, headers, body, Code.BODY_TOO_LARGE)
+
+
+@pytest.mark.parametrize("operation", ["sendEdoc", "downloadEdoc", "updateStatus"])
+def test_a_slow_vxp_sender_is_cut_off_with_408_in_the_sdk_envelope(axisd: Axisd, operation: str) -> None:
+    with socket.create_connection(("127.0.0.1", axisd.port), timeout=10) as s:
+        s.sendall(b"POST /vxp/" + operation.encode() + b" HTTP/1.1\r\nHost: axis\r\nContent-Length: 1000\r\n\r\n<")
+        s.settimeout(8)
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value for name, _, value in (line.partition(": ") for line in lines[1:])}
+    assert_sdk_refusal(operation, int(lines[0].split(" ")[1]), headers, body, Code.HTTP_SLOW_REQUEST)
+
+
+def test_a_refusal_of_a_request_with_no_readable_path_stays_native(axisd: Axisd) -> None:
+    """Without a path there is no door to answer for: the native JSON (the main port's)."""
+    status, headers, body = raw_answer(axisd, b"POST /vxp/sendEdoc HTTP/1.1 extra words\r\n\r\n")
+    assert (status, json.loads(body)["error"]["code"]) == (400, "http.bad-request")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemon import AgencySpec, Axisd, token_of
+from daemon import AgencySpec, Axisd, free_port, token_of
 from test_business_flows import document, status_of
 
 from axis.cli import axisctl
@@ -257,6 +257,39 @@ def test_a_refused_download_has_no_body(axisd: Axisd) -> None:
     bare = axisd.request("GET", "/vxp/downloadEdoc")
     assert (bare.status, bare.headers.get("x-axis-error"), bare.body) == (401, "vxp.auth-missing", b"")
     assert client(axisd, H41).call("downloadEdoc", {"docId": doc_id, "filePath": "xml"}).startswith(b"<?xml")
+
+
+def test_every_answer_under_the_door_has_the_sdk_envelope(tmp_path: Path) -> None:
+    """With the door on a port of its own, a path outside its prefix there (an endpoint written without /vxp) and
+    /vxp/ on the main port are answered by no door resource, and still in the envelope the SDK reads: without it
+    the SDK sees an all-null result (vxp-protocol.md §4.1, §8).  The native API on the main port is unchanged."""
+    door_port = free_port()
+    daemon = Axisd(tmp_path, [AgencySpec(G22, f"Cơ quan {G22}", hmac_secret=SECRETS[G22], vxp_system_id=SYSTEMS[G22])],
+                   extra=f"[vxp]\nport = {door_port}\n")
+    daemon.start()
+    try:
+        main_port = daemon.port
+        door = VxpClient(f"http://127.0.0.1:{door_port}/vxp", SYSTEMS[G22], SECRETS[G22])
+        assert door.call("countReceiveEdoc")["ErrorCode"] == "0"  # the door itself is there
+        for port, path in ((door_port, "/sendEdoc"), (door_port, "/getEdoc"), (door_port, "/"),
+                           (main_port, "/vxp/sendEdoc"), (main_port, "/vxp/getReceivedEdocList"),
+                           (main_port, "/vxp/downloadEdoc")):
+            daemon.port = port
+            r = daemon.request("GET" if path.endswith("downloadEdoc") else "POST", path)
+            assert r.status == 404, (port, path, r.body)
+            if path.endswith("downloadEdoc"):
+                assert (r.body, r.headers.get("x-axis-error")) == (b"", "http.not-found")
+                continue
+            answer = r.json()
+            assert (answer["status"], answer["ErrorCode"]) == ("FAIL", "http.not-found"), (port, path, answer)
+            assert answer["ErrorDesc"].startswith("No such resource") and r.body.isascii()
+            assert answer.get("DocId") == ("" if path.endswith("sendEdoc") else None), (port, path, answer)
+        daemon.port = main_port
+        native = daemon.request("GET", "/v1/nothing", as_code=G22)
+        assert (native.status, native.json()["error"]["code"]) == (404, "http.not-found")
+        assert daemon.request("POST", "/healthz").json()["error"]["code"] == "http.method-not-allowed"
+    finally:
+        daemon.kill()
 
 
 INTEROP = Path(__file__).resolve().parents[2] / ".." / "shared" / "interop" / "vnpt-sdk"
