@@ -64,8 +64,11 @@ def build_policy(config: AxisConfig) -> Policy:
         if agency.certificates:
             pins.setdefault(agency.key, []).extend(agency.certificates)
     trust = TrustStore.from_files(sig.trust_ca, pins)
+    # A From written as the agency's VXP system id (as the SDK's gateway writes it) is judged as that agency.
+    aliases = {a.vxp_system_id: a.key for a in config.registry if a.vxp_system_id}
     # Signature policy is per agency (intake); the checker only classifies.
-    checker = Checker(trust, CheckOptions(limits=config.limits, signature=SignatureOptions(allow_sha1=sig.allow_sha1)))
+    checker = Checker(trust, CheckOptions(limits=config.limits, signature=SignatureOptions(allow_sha1=sig.allow_sha1)),
+                      aliases=aliases)
     return Policy(config.registry, checker, config.priority, config.deadlines)
 
 

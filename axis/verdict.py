@@ -9,6 +9,7 @@ entry point that the command line and (later) the daemon's doors use.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,11 +95,15 @@ class Checker:
     """Judges packages against one trust store and one policy; safe to share between threads."""
 
     def __init__(self, trust: TrustStore | None = None, options: CheckOptions = CheckOptions(),
-                 schemas: SchemaSet | None = None, clock: Clock = vn_now) -> None:
+                 schemas: SchemaSet | None = None, clock: Clock = vn_now,
+                 aliases: Mapping[str, str] | None = None) -> None:
+        """``aliases``: the agency code a sender may be written as otherwise (a VXP system id, which the registry
+        resolves): its signature is judged as that agency's, its pins and the name in its certificate included."""
         self.trust = trust or TrustStore()
         self.options = options
         self.schemas = schemas or default_schemas()
         self.clock = clock
+        self.aliases = aliases or {}
 
     def check(self, data: bytes) -> Verdict:
         try:
@@ -119,6 +124,8 @@ class Checker:
         package, read_problems = reader.read(located)
         problems.extend(read_problems)
         sender = package.sender.organ_id if package.sender else None
+        if sender is not None:
+            sender = self.aliases.get(sender, sender)
         signature = check_signature(data, located, sender, self.trust, self.clock(), self.options.signature)
         problems.extend(signature.warnings)
         if signature.problem is not None:

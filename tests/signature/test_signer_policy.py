@@ -104,3 +104,23 @@ def test_a_fake_value_added_to_a_real_signature_does_not_make_it_a_placeholder(c
     assert verdict_of(tampered, trust).cls is SignatureClass.INVALID
     faked = tampered.replace(b"</ds:X509Data>", b"<ds:X509Certificate>MIIFqTCCBJG</ds:X509Certificate></ds:X509Data>", 1)
     assert faked != tampered and verdict_of(faked, trust).cls is SignatureClass.INVALID
+
+
+def test_a_sender_written_as_its_vxp_system_id_is_judged_as_the_agency_it_names(ca: Issued) -> None:
+    """The SDK's gateway writes its system id as From (vxp.saas.03, which the registry resolves to the agency):
+    the agency's pins still apply, and its own certificate still names the sender."""
+    def from_system_id(signer: Issued) -> bytes:
+        package = full_edoc(b"%PDF-1.7 x").replace(b"<edXML:From><edXML:OrganId>000.00.00.G22<",
+                                                   b"<edXML:From><edXML:OrganId>vxp.saas.03<", 1)
+        assert b">vxp.saas.03<" in package
+        return sign_package(package, signer)
+    aliases = {"vxp.saas.03": SENDER}
+    own = certificate(ca, bound())
+    person = certificate(ca, [x509.NameAttribute(NameOID.COMMON_NAME, "Nguyễn Văn A")])
+    through_ca = Checker(TrustStore(cas=(ca.cert,)), aliases=aliases)
+    assert through_ca.check(from_system_id(own)).signature.cls is SignatureClass.VALID  # not a signer mismatch
+    pinned = Checker(TrustStore(cas=(ca.cert,), pinned={SENDER: frozenset({fingerprint(own.cert)})}), aliases=aliases)
+    assert pinned.check(from_system_id(own)).signature.trust == "pinned"
+    verdict = pinned.check(from_system_id(person))  # chains to the CA, but the agency pinned its certificates
+    assert verdict.signature.cls is SignatureClass.INVALID
+    assert verdict.signature.problem.code.code == "signature.untrusted"
