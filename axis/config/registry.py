@@ -65,6 +65,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from axis.agencycode import AgencyCode, Grammar, parse_strict
+from axis.config import pem
 from axis.config._base import ConfigError, _Section, read_toml
 from axis.errors import AxisError
 from axis.registry import Agency, Credentials, DeliveryMode, Registry, Route, RouteDelivery, SignaturePolicy, route_key
@@ -378,6 +379,8 @@ def _read_agency(path: Path, index: int, table: Any, reg: _Registry) -> None:
     for cert in certificates:
         if not cert.is_file():
             raise s.error("certificates", f"certificate file {cert} does not exist")
+    # Read now, as axisd reads them at start: a file that is not PEM passed check-config and then stopped axisd.
+    pem.check_certificates(path, s.key("certificates"), certificates)
     calendar = s.text("calendar")
     if calendar is not None and calendar not in reg.calendars:
         known = ", ".join(sorted(reg.calendars)) or "none is defined"

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from axis.config import pem
 from axis.config._base import ConfigError, _Section
 
 
@@ -25,7 +26,16 @@ def read_signatures(path: Path, data: Any) -> SignatureConfig:
                                  allow_sha1=sig.get("allow_sha1", bool, False),
                                  require_valid_signature=sig.get("require_valid_signature", bool, False))
     sig.done()
-    for p in (*signatures.trust_ca, *(p for ps in pins.values() for p in ps)):
-        if not p.is_file():
-            raise ConfigError(path, "signatures", f"certificate file {p} does not exist")
+    _check_files(path, "signatures.trust_ca", signatures.trust_ca)
+    for code, files in pins.items():
+        _check_files(path, f"signatures.pins.{code}", files)
     return signatures
+
+
+def _check_files(path: Path, key: str, files: tuple[Path, ...]) -> None:
+    """Each file exists and holds PEM certificates, checked at load as axisd reads them at start (check-config
+    passed a file that was not PEM, and axisd then refused to start); the error names the very key."""
+    for file in files:
+        if not file.is_file():
+            raise ConfigError(path, key, f"certificate file {file} does not exist")
+    pem.check_certificates(path, key, files)

@@ -53,3 +53,16 @@ def test_token_prints_a_token_and_the_line_to_paste(tmp_path: Path, capsys: pyte
     config.write_text('[axis]\ncode = "H41.99"\n[registry]\nagencies = ["agencies.toml"]\n')
     registry = load(config).registry
     assert registry.by_token_sha256(hashlib.sha256(token.encode()).digest()) is registry.get("H41")
+
+
+def test_check_config_refuses_a_certificate_axisd_would_refuse(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """axisd refused to start on a pinned certificate file that is not PEM; check-config said OK."""
+    (tmp_path / "junk.pem").write_text("not a certificate\n")
+    (tmp_path / "agencies.toml").write_text('[[agency]]\ncode = "H41"\nname = "x"\ncertificates = ["junk.pem"]\n'
+                                            f'token_sha256 = "{"ab" * 32}"\n')
+    config = tmp_path / "axisd.toml"
+    config.write_text('[axis]\ncode = "H41.99"\n[registry]\nagencies = ["agencies.toml"]\n')
+    assert main(["check-config", "--config", str(config)]) == 2
+    assert capsys.readouterr().err == (f"axisctl: {tmp_path / 'agencies.toml'}: agency[1] (H41).certificates: "
+                                       f"{tmp_path / 'junk.pem'} holds no PEM certificate\n")

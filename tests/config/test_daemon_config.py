@@ -113,7 +113,7 @@ def test_parse_size_refuses(value: object) -> None:
     ("[server]\nrequest_timeout = \"1 minute\"\n", "server.request_timeout", "expected a duration"),
     ("[limits]\nmax_package_bytes = \"big\"\n", "limits.max_package_bytes", "positive integer"),
     ("[limits]\nmax_package_bytes = 0\n", "limits.max_package_bytes", "positive integer"),
-    ("[signatures]\ntrust_ca = [\"missing.pem\"]\n", "signatures", "does not exist"),
+    ("[signatures]\ntrust_ca = [\"missing.pem\"]\n", "signatures.trust_ca", "does not exist"),
     ("[signatures]\nallow_sha1 = \"yes\"\n", "signatures.allow_sha1", "expected bool"),
     ("[delivery]\nretry_initial = \"20m\"\nretry_max = \"10m\"\n", "delivery.retry_initial", "more than delivery.retry_max"),
     ("[delivery]\ntimeout = 0\n", "delivery.timeout", "more than zero"),

@@ -74,9 +74,9 @@ def test_both_grammars_resolve_to_one_agency(tmp_path: Path) -> None:
     assert config.registry.by_token_sha256(bytes.fromhex(TOKEN_B)) is sub
 
 
-def test_every_key_of_an_agency(tmp_path: Path) -> None:
+def test_every_key_of_an_agency(tmp_path: Path, good_pem: Path) -> None:
     (tmp_path / "trust").mkdir()
-    (tmp_path / "trust" / "g22.pem").write_text("pem")
+    (tmp_path / "trust" / "g22.pem").write_bytes(good_pem.read_bytes())
     (tmp_path / "secrets").mkdir()
     (tmp_path / "secrets" / "g22.key").write_text(SECRET + "\n")
     config = load(setup(tmp_path, agency("G22.01", parent="000.00.00.H41", delivery="push",
@@ -444,3 +444,39 @@ signature = "require"
     assert down is not None and (down.mode, down.route) == (DeliveryMode.PEER, nghe_an)
     assert up is not None and (up.mode, up.route) == (DeliveryMode.UPSTREAM, national)
     assert SECRET not in repr(registry.routes)
+
+
+# -- certificate files are read at load, as axisd reads them at start (check-config passed what axisd refused)
+
+
+@pytest.fixture(scope="module")
+def good_pem(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from axis.signature import pki
+    directory = tmp_path_factory.mktemp("pin")
+    return pki.write(pki.issue(pki.create_ca("test CA", key_kind="ec"), "000.00.00.H41", key_kind="ec"), directory,
+                     "h41")[1]
+
+
+@pytest.mark.parametrize(("where", "key"), [
+    ("agency", "agency[1] (H41).certificates"),
+    ("trust_ca", "signatures.trust_ca"),
+    ("pins", "signatures.pins.000.00.00.H41"),
+])
+def test_a_certificate_file_that_is_not_pem_is_refused_naming_the_key(tmp_path: Path, good_pem: Path, where: str,
+                                                                       key: str) -> None:
+    (tmp_path / "junk.pem").write_text("not a certificate\n")
+    config = setup(tmp_path, agency("H41", certificates='["junk.pem"]' if where == "agency" else f'["{good_pem}"]'))
+    if where == "trust_ca":
+        config.write_text(config.read_text().replace("[signatures]\n", '[signatures]\ntrust_ca = ["junk.pem"]\n'))
+    elif where == "pins":
+        config.write_text(config.read_text() + '[signatures.pins]\n"000.00.00.H41" = ["junk.pem"]\n')
+    error = refused(config)
+    assert error.key == key and "holds no PEM certificate" in error.problem
+    assert error.path == (tmp_path / "agencies.toml" if where == "agency" else config)
+
+
+def test_a_missing_trust_file_names_its_key(tmp_path: Path) -> None:
+    config = setup(tmp_path, agency("H41"))
+    config.write_text(config.read_text() + '[signatures.pins]\n"H41" = ["gone.pem"]\n')
+    error = refused(config)
+    assert error.key == "signatures.pins.H41" and "does not exist" in error.problem
