@@ -480,3 +480,46 @@ def test_a_missing_trust_file_names_its_key(tmp_path: Path) -> None:
     config.write_text(config.read_text() + '[signatures.pins]\n"H41" = ["gone.pem"]\n')
     error = refused(config)
     assert error.key == "signatures.pins.H41" and "does not exist" in error.problem
+
+
+# -- [signatures.pins] names agencies as [[agency]] does: either grammar, one agency once
+
+
+@pytest.fixture(scope="module")
+def two_pems(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from axis.signature import pki
+    directory = tmp_path_factory.mktemp("pins")
+    ca = pki.create_ca("test CA", key_kind="ec")
+    return (pki.write(pki.issue(ca, "000.00.00.H41", key_kind="ec"), directory, "a")[1],
+            pki.write(pki.issue(ca, "000.00.00.H41", key_kind="ec"), directory, "b")[1])
+
+
+def test_a_pin_in_the_other_grammar_adds_to_the_agencys_own_certificates(tmp_path: Path,
+                                                                        two_pems: tuple[Path, Path]) -> None:
+    """A pin written "H41" and the certificates of [[agency]] 000.00.00.H41 are one agency's: both are pinned (one
+    set silently replaced the other, and packages signed with the lost certificate were refused)."""
+    from axis.app import build_policy
+    from axis.signature.trust import fingerprint, load_pem_certificates
+    a, b = two_pems
+    config = setup(tmp_path, agency("000.00.00.H41", certificates=f'["{b}"]'))
+    config.write_text(config.read_text() + f'[signatures.pins]\n"H41" = ["{a}"]\n')
+    trust = build_policy(load(config)).checker.trust
+    expected = {fingerprint(load_pem_certificates(p)[0]) for p in (a, b)}
+    assert trust.pins_for("H41") == trust.pins_for("000.00.00.H41") == expected
+
+
+@pytest.mark.parametrize(("pins", "key", "fragment"), [
+    ('"h41" = ["{a}"]\n', "signatures.pins.h41", "uppercase"),
+    ('"H41 " = ["{a}"]\n', "signatures.pins.H41 ", "whitespace"),
+    ('"vxp.saas.03" = ["{a}"]\n', "signatures.pins.vxp.saas.03", "not for registration"),
+    ('"H41" = ["{a}"]\n"000.00.00.H41" = ["{b}"]\n', "signatures.pins.000.00.00.H41",
+     "the same agency as signatures.pins.H41"),
+])
+def test_a_pin_for_a_code_that_names_no_agency_is_refused(tmp_path: Path, two_pems: tuple[Path, Path], pins: str,
+                                                          key: str, fragment: str) -> None:
+    """A pin under a code no package can carry was never applied: the agency's signatures went by the CAs."""
+    a, b = two_pems
+    config = setup(tmp_path, agency("H41"))
+    config.write_text(config.read_text() + "[signatures.pins]\n" + pins.format(a=a, b=b))
+    error = refused(config)
+    assert error.path == config and error.key == key and fragment in error.problem
