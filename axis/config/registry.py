@@ -248,6 +248,7 @@ class _Registry:
         self.keys: list[str] = []  # canonical code
         self.others: list[str] = []  # the other standard form (or the key again)
         self.places: list[object] = []  # per entry: its CSV line number, or its TOML label "agency[3] (H41)"
+        self.explicit_parents: list[int] = []  # the entries whose parent was given, not taken from the code
         self.files: list[tuple[int, Path]] = []  # (index of the file's first entry, file), in reading order
         self.routes: list[Route] = []
         self.route_places: list[tuple[Path, str]] = []
@@ -285,11 +286,38 @@ class _Registry:
                                          f"the same token_sha256 is already used at {self.place(first)}")
         return None
 
+    def check_parents(self, registry: Registry) -> None:
+        """A parent given is a registered agency, and no chain of parents comes back to where it started.
+
+        ``parent`` decides what an agency may see (the statistics of the agencies under it): a typo was accepted,
+        and a cycle showed each agency in it the others' statistics.  Only a parent given can start a cycle (the
+        parent taken from a code is always a level above), and only those are checked: a national load gives none.
+        """
+        for index in self.explicit_parents:
+            agency = self.agencies[index]
+            chain, seen = [agency.key], {agency.key}
+            parent = agency.parent
+            while parent is not None:
+                above = registry.principal(parent)
+                if not isinstance(above, Agency):
+                    if len(chain) == 1:
+                        raise self.error_at(index, "parent", f"{parent} is not registered (in any of the agency "
+                                                             "files or directories)")
+                    break
+                chain.append(parent)
+                if parent == agency.key:
+                    raise self.error_at(index, "parent", "a cycle of parents: " + " -> ".join(chain))
+                if parent in seen:  # a cycle above this agency: reported from the agency of it whose parent was given
+                    break
+                seen.add(parent)
+                parent = above.parent
+
     def build(self, config_path: Path) -> Registry:
         try:
             registry = Registry._prepared(zip(self.agencies, self.keys, zip(self.keys, self.others)), self.routes)
         except (ValueError, AxisError) as exc:
             raise (self.conflict() or ConfigError(config_path, "registry", str(exc))) from None
+        self.check_parents(registry)
         route_tokens: dict[bytes, str] = {}
         for route, (file, label) in zip(self.routes, self.route_places):
             token = route.credentials.token_sha256
@@ -360,6 +388,7 @@ def _read_agency(path: Path, index: int, table: Any, reg: _Registry) -> None:
         parent = _forms(_strict(s, "parent", parent_text))[0]
         if parent == key:
             raise s.error("parent", "an agency cannot be its own parent")
+        reg.explicit_parents.append(len(reg.agencies))
     mode_text = s.get("delivery", str, "pull")
     mode = _DELIVERY.get(mode_text)
     if mode is None:
@@ -569,6 +598,7 @@ def _read_rows(path: Path, reader: Any, reg: _Registry) -> None:
                         raise error("parent", exc.problem.detail) from None
                     if parent == key:
                         raise error("parent", "an agency cannot be its own parent")
+                    reg.explicit_parents.append(len(reg.agencies))
                 if mode_text:
                     mode = _DELIVERY.get(mode_text)  # type: ignore[assignment]
                     if mode is None:

@@ -81,7 +81,8 @@ def test_every_key_of_an_agency(tmp_path: Path, good_pem: Path) -> None:
     (tmp_path / "secrets" / "g22.key").write_text(SECRET + "\n")
     config = load(setup(tmp_path, agency("G22.01", parent="000.00.00.H41", delivery="push",
                                          push_url="https://vpcp.example:8443/inbox", hmac_secret_file="secrets/g22.key",
-                                         signature="require", certificates='["trust/g22.pem"]')))
+                                         signature="require", certificates='["trust/g22.pem"]')
+                        + agency("H41", TOKEN_B)))
     found = config.registry.get("G22.01")
     assert found == Agency(code=parse_strict("G22.01"), name="Cơ quan thử nghiệm", parent="000.00.00.H41",
                            delivery=DeliveryMode.PUSH, push_url="https://vpcp.example:8443/inbox",
@@ -523,3 +524,29 @@ def test_a_pin_for_a_code_that_names_no_agency_is_refused(tmp_path: Path, two_pe
     config.write_text(config.read_text() + "[signatures.pins]\n" + pins.format(a=a, b=b))
     error = refused(config)
     assert error.path == config and error.key == key and fragment in error.problem
+
+
+# -- parents: a parent given is a registered agency, and no agency is above itself
+
+
+def test_a_parent_given_must_be_registered_somewhere(tmp_path: Path) -> None:
+    """It decides what an agency may see (GET /v1/stats covers the agencies under it): a typo went unnoticed."""
+    error = refused(setup(tmp_path, agency("H41") + agency("H41.01", TOKEN_B, parent="H14")))
+    assert (error.path, error.key) == (tmp_path / "agencies.toml", "agency[2] (H41.01).parent")
+    assert error.problem.startswith("000.00.00.H14 is not registered")
+    error = refused(setup(tmp_path, "", "code,name,parent\nH41,a,\nH41.01,b,G22\n"))
+    assert (error.path, error.key) == (tmp_path / "dir.csv", "line 3, parent")
+    assert error.problem.startswith("000.00.00.G22 is not registered")
+    # registered in a later file, in either grammar: fine
+    loaded = load(setup(tmp_path, agency("H41.01", parent="000.00.00.G22"), "code,name\nG22,x\n"))
+    assert loaded.registry.get("H41.01").parent == "000.00.00.G22"  # type: ignore[union-attr]
+
+
+def test_a_cycle_of_parents_is_refused(tmp_path: Path) -> None:
+    """With H41 under H41.01 (and H41.01 under H41 by its code) each saw the other's statistics."""
+    error = refused(setup(tmp_path, agency("H41", parent="H41.01") + agency("H41.01", TOKEN_B)))
+    assert error.key == "agency[1] (H41).parent"
+    assert "000.00.00.H41 -> 000.00.01.H41 -> 000.00.00.H41" in error.problem
+    error = refused(setup(tmp_path, "", "code,name,parent\nG22,a,G23\nG23,b,G24\nG24,c,G22\n"))
+    assert error.key == "line 2, parent" and "000.00.00.G22 -> 000.00.00.G23 -> 000.00.00.G24 -> 000.00.00.G22" \
+        in error.problem
