@@ -364,7 +364,7 @@ def load_certificate(path: Path) -> x509.Certificate:
         raise ValueError(f"{path}: not a PEM or DER certificate ({exc})") from None
 
 
-def _load_key(path: Path) -> SigningKey:
+def load_key(path: Path) -> SigningKey:
     try:
         key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
     except TypeError:
@@ -445,7 +445,7 @@ def load_or_create_identity(key_path: Path, cert_path: Path, code: str, name: st
 def _load_or_create(key_path: Path, cert_path: Path, code: str, name: str) -> ReceiptSigner:
     has_key, has_cert = key_path.exists(), cert_path.exists()
     if has_key and has_cert:
-        signer = ReceiptSigner(_load_key(key_path), load_certificate(cert_path))
+        signer = ReceiptSigner(load_key(key_path), load_certificate(cert_path))
         named = [a.value for a in signer.certificate.subject.get_attributes_for_oid(AGENCY_CODE_ATTRIBUTE)]
         if named and code not in named:
             log.warning("receipt certificate %s names %s, but this axis is %s", cert_path, ", ".join(map(str, named)),

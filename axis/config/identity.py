@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from axis import receipt
 from axis.agencycode import parse_strict
 from axis.config._base import _Section
 from axis.errors import AxisError
@@ -36,4 +37,23 @@ def read_identity(path: Path, data: Any) -> IdentityConfig:
     for item, p in (("key", key), ("cert", cert)):
         if p is not None and not p.is_file():
             raise s.error(item, f"file {p} does not exist")
+    if key is not None and cert is not None:
+        _check_receipt_pair(s, key, cert)
     return IdentityConfig(code=code, name=name or "axis", key=key, cert=cert)
+
+
+def _check_receipt_pair(s: _Section, key: Path, cert: Path) -> None:
+    """The receipt key and certificate read as axisd reads them at start: check-config passed a key that was not
+    PEM, or not the certificate's, and axisd then could not start."""
+    try:
+        certificate = receipt.load_certificate(cert)
+    except OSError as exc:
+        raise s.error("cert", f"{cert}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise s.error("cert", str(exc)) from None
+    try:
+        receipt.ReceiptSigner(receipt.load_key(key), certificate)
+    except OSError as exc:
+        raise s.error("key", f"{key}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise s.error("key", str(exc)) from None

@@ -70,9 +70,9 @@ def test_durations_and_sizes_with_units(tmp_path: Path) -> None:
                                            retention_batch=50, group_commit_linger=0.002)
 
 
-def test_the_receipt_key_and_certificate(tmp_path: Path) -> None:
-    (tmp_path / "axis.key").write_text("k")
-    (tmp_path / "axis.pem").write_text("c")
+def test_the_receipt_key_and_certificate(tmp_path: Path, pems: Path) -> None:
+    (tmp_path / "axis.key").write_bytes((pems / "a.key").read_bytes())
+    (tmp_path / "axis.pem").write_bytes((pems / "a.pem").read_bytes())
     config = load(write(tmp_path, AXIS + 'key = "axis.key"\ncert = "axis.pem"\n'))
     assert config.axis.key == tmp_path / "axis.key" and config.axis.cert == tmp_path / "axis.pem"
 
@@ -307,3 +307,20 @@ def test_tls_files_that_are_right_load(tmp_path: Path, pems: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load(path)
     assert info.value.key == "delivery.tls_ca"
+
+
+@pytest.mark.parametrize(("key_file", "cert_file", "at", "fragment"), [
+    ("junk.pem", "a.pem", "axis.key", "not a PEM private key"),
+    ("c.key", "c.pem", "axis.key", "encrypted"),
+    ("b.key", "a.pem", "axis.key", "does not match the certificate"),
+    ("a.key", "junk.pem", "axis.cert", "not a PEM or DER certificate"),
+])
+def test_the_receipt_key_and_certificate_are_read_at_load(tmp_path: Path, pems: Path, key_file: str, cert_file: str,
+                                                          at: str, fragment: str) -> None:
+    """check-config passed them, and axisd then could not start ("cannot start: ... not a PEM private key")."""
+    path = write(tmp_path, AXIS + f'key = "{pems / key_file}"\ncert = "{pems / cert_file}"\n')
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert (info.value.path, info.value.key) == (path, at) and fragment in info.value.problem
+    assert load(write(tmp_path, AXIS + f'key = "{pems / "a.key"}"\ncert = "{pems / "a.pem"}"\n')).axis.key == \
+        pems / "a.key"
