@@ -42,7 +42,8 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"expected a duration ({DURATION_SYNTAX}), got {value!r}")
     if isinstance(value, int | float):
-        seconds = float(value)
+        # tomllib reads integers of any size: float() of a huge one raised OverflowError, not this ValueError
+        seconds = float(value) if not isinstance(value, int) or abs(value) <= 2**63 else math.inf
     elif isinstance(value, str) and (match := _DURATION.fullmatch(value.strip())):
         seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
     else:
@@ -63,6 +64,8 @@ def parse_size(value: object) -> int:
         size = float(match.group(1)) * _SIZE_UNITS[match.group(2)]
     else:
         raise ValueError(f"expected a size ({SIZE_SYNTAX}), got {value!r}")
+    if isinstance(size, int) and size > 2**63:  # tomllib reads integers of any size; float() of one overflowed
+        raise ValueError(f"expected a size ({SIZE_SYNTAX}), got an integer of {len(str(size))} digits")
     if size < 0 or not float(size).is_integer():
         raise ValueError(f"expected a whole number of bytes ({SIZE_SYNTAX}), got {value!r}")
     return int(size)

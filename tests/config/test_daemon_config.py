@@ -324,3 +324,14 @@ def test_the_receipt_key_and_certificate_are_read_at_load(tmp_path: Path, pems: 
     assert (info.value.path, info.value.key) == (path, at) and fragment in info.value.problem
     assert load(write(tmp_path, AXIS + f'key = "{pems / "a.key"}"\ncert = "{pems / "a.pem"}"\n')).axis.key == \
         pems / "a.key"
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("[server]\nrequest_timeout = " + "9" * 400 + "\n", "server.request_timeout"),
+    ("[limits]\nmax_package_bytes = " + "9" * 400 + "\n", "limits.max_package_bytes"),
+])
+def test_an_integer_too_large_for_a_float_is_a_config_error(tmp_path: Path, text: str, key: str) -> None:
+    """TOML integers have no bound in tomllib: float() raised OverflowError, a traceback naming no file or key."""
+    with pytest.raises(ConfigError) as info:
+        load(write(tmp_path, AXIS + text))
+    assert info.value.key == key
