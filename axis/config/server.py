@@ -75,8 +75,9 @@ def _tls(s: _Section) -> TlsConfig:
 
 def read_server(path: Path, data: Any) -> ServerConfig:
     s = _Section(path, "server", data)
-    server = ServerConfig(host=s.get("host", str, "127.0.0.1"), port=s.get("port", int, 8080),
-                          data_dir=s.resolve(s.get("data_dir", str, "var")),
+    # Non-blank (s.text): an empty host listened on every interface, an empty data_dir was the file's directory.
+    host, data_dir = s.text("host", "127.0.0.1") or "127.0.0.1", s.text("data_dir", "var") or "var"
+    server = ServerConfig(host=host, port=s.get("port", int, 8080), data_dir=s.resolve(data_dir),
                           request_timeout=s.duration("request_timeout", 60.0),
                           receive_timeout=s.duration("receive_timeout", 120.0),
                           intake_processes=_intake_processes(s), tls=_tls(s))

@@ -335,3 +335,12 @@ def test_an_integer_too_large_for_a_float_is_a_config_error(tmp_path: Path, text
     with pytest.raises(ConfigError) as info:
         load(write(tmp_path, AXIS + text))
     assert info.value.key == key
+
+
+@pytest.mark.parametrize("key", ["host", "data_dir"])
+def test_an_empty_host_or_data_dir_is_refused(tmp_path: Path, key: str) -> None:
+    """host = "" listened on every interface (Twisted's empty interface), data_dir = "" put the state in the
+    configuration's own directory: both were accepted as if they were the defaults."""
+    with pytest.raises(ConfigError) as info:
+        load(write(tmp_path, AXIS + f'[server]\n{key} = " "\n'))
+    assert info.value.key == f"server.{key}" and "must not be empty" in info.value.problem
