@@ -132,8 +132,16 @@ def _secret_from_file(path: Path) -> bytes:
     return data
 
 
+def _shown_url(value: str) -> str:
+    """A URL as an error shows it: without its query and fragment, where a receiver may keep a token (the ledgers
+    and logs never write the query either).  Plain string cutting: it must work on a URL that does not parse."""
+    cut = min((i for i in (value.find("?"), value.find("#")) if i >= 0), default=len(value))
+    return repr(value[:cut]) + (" (query not shown)" if cut < len(value) else "")
+
+
 def _url(value: str) -> str:
-    """An http(s) URL with a host.  A URL carrying ``user:password@`` is refused without being echoed."""
+    """An http(s) URL with a host.  A URL carrying ``user:password@`` is refused without being echoed, and a
+    refused URL is shown without its query."""
     if "@" in value:
         raise ValueError("credentials in the URL are not allowed (value not shown); use token_sha256 or an "
                          "HMAC secret")
@@ -141,11 +149,11 @@ def _url(value: str) -> str:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
-        raise ValueError(f"{value!r} is not a valid URL") from None
+        raise ValueError(f"{_shown_url(value)} is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"expected an http:// or https:// URL with a host, got {value!r}")
+        raise ValueError(f"expected an http:// or https:// URL with a host, got {_shown_url(value)}")
     if any(c.isspace() for c in value):
-        raise ValueError(f"{value!r} contains whitespace")
+        raise ValueError(f"{_shown_url(value)} contains whitespace")
     return value
 
 

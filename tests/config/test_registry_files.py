@@ -258,6 +258,18 @@ def test_secrets_are_never_shown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert SECRET not in repr(config) and SECRET not in repr(list(config.registry))
 
 
+@pytest.mark.parametrize("url", ["ftp://h.example/inbox?token=QUERY-TOKEN-0123", "http://h.example:99999/in?key=QUERY-TOKEN-0123",
+                                 "http://h.example/in box?token=QUERY-TOKEN-0123", "http:///inbox#QUERY-TOKEN-0123"])
+def test_a_refused_url_is_shown_without_its_query(tmp_path: Path, url: str) -> None:
+    """A receiver may keep a token in the query (the ledgers and logs never write it): a refused push_url or route
+    url was echoed whole, into check-config's output, the reload log, reload-status.json and the audit log."""
+    for text, csv_text in ((agency("H41", delivery="push", push_url=url), None),
+                           ("[[route]]\nname = \"n\"\nprefixes = [\"G\"]\nurl = \"%s\"\n" % url, None),
+                           ("", f"code,name,delivery,push_url\nH41,a,push,{url}\n")):
+        error = refused(setup(tmp_path, text, csv_text))
+        assert error.key.endswith("url") and "QUERY-TOKEN-0123" not in str(error), str(error)
+
+
 # -- CSV directories
 
 
