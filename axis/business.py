@@ -10,7 +10,8 @@ package back whole.  Storage is reached through :class:`axis.storage.base.WriteS
 * A new document (or a replacement) whose sender already used its DocumentId with other bytes: refused,
   ``document.conflict``, for as long as axis keeps the first (the retention period).
 * A status: the document must be one axis carried from that sender, its author a party to it, and the
-  step allowed by :mod:`axis.lifecycle`.
+  step allowed by :mod:`axis.lifecycle`.  A status naming a revoke's or update's own DocumentId is a step of
+  the document that request acts on.
 * A revoke (Bussiness type 1), update (2) or replacement (3): the original must be one axis carried from
   this sender.  Where the original still waits unfetched in a pull mailbox, a revoke withdraws it (the
   recipient never sees either package; axis records 15 for it) and a replacement supersedes it.
@@ -34,8 +35,7 @@ def store(store: WriteStore, msg: NewMessage, axis_code: str) -> Stored:
     if duplicate is not None:
         return duplicate
     if msg.kind == "status":
-        _check_status(store, msg)
-        return store.store_message(msg)
+        return store.store_message(_check_status(store, msg))
     if msg.business_type in _NEW_DOCUMENT_TYPES and msg.document_id is not None:
         first = store.document(msg.sender, msg.document_id)
         if first is not None:
@@ -48,26 +48,47 @@ def store(store: WriteStore, msg: NewMessage, axis_code: str) -> Stored:
     return _store_request(store, msg, request, axis_code)
 
 
-def _check_status(store: WriteStore, msg: NewMessage) -> None:
+def _check_status(store: WriteStore, msg: NewMessage) -> NewMessage:
+    """Refuse a status axis cannot place; returns it as it is to be stored (see :func:`_about_original`)."""
     event = msg.business
     if event is None:
         raise AxisError.of(Code.STATUS_UNKNOWN_DOCUMENT, "the status names no document (ResponseFor/DocumentId)")
-    document = store.document(event.doc_sender, event.document_id)
+    named = event.document_id  # what refusals speak of: never the original's id, which a stranger must not learn
+    document = store.document(event.doc_sender, named)
+    if document is None:
+        msg, event, document = _about_original(store, msg, event)
     # An agency that is neither the sender nor a recipient of the document learns no more than if it did not
     # exist: else a status would tell anyone which DocumentIds (guessable: code, date, number) another agency used.
     if document is None or (event.author != event.doc_sender and event.author not in document.deliveries):
-        raise AxisError.of(Code.STATUS_UNKNOWN_DOCUMENT, f"no document {event.document_id!r} from "
+        raise AxisError.of(Code.STATUS_UNKNOWN_DOCUMENT, f"no document {named!r} from "
                            f"{event.doc_sender} to {event.author} went through axis")
     copy = document.deliveries.get(event.recipient)
     if copy is None or copy[0] in TAKEN_BACK:
         if event.status_code == lifecycle.RECALL:
-            detail = f"{event.recipient} did not receive {event.document_id!r} from {event.doc_sender}"
+            detail = f"{event.recipient} did not receive {named!r} from {event.doc_sender}"
         else:
-            detail = (f"{event.author} did not receive {event.document_id!r} from {event.doc_sender}"
+            detail = (f"{event.author} did not receive {named!r} from {event.doc_sender}"
                       + (" (it was taken back before it was fetched)" if copy is not None else ""))
         raise AxisError.of(Code.STATUS_NOT_PARTY, detail)
     lifecycle.check_status(store.history(event.doc_sender, event.document_id, event.recipient), event.status_code,
                            event.recipient)
+    return msg
+
+
+def _about_original(store: WriteStore, msg: NewMessage, event: BusinessEvent
+                    ) -> tuple[NewMessage, BusinessEvent, DocumentFacts | None]:
+    """A status naming the own DocumentId of a revoke or update (which may differ from its Bussiness/DocumentId,
+    as in the SDK's update sample) answers that request, a step of the original document: its business entry is
+    the original's, and the message is linked to the original (``original_id``) as the request is.  The message
+    keeps the DocumentId it named, as its receipt does."""
+    original_id = store.request_original(event.doc_sender, event.document_id)
+    if original_id is None:
+        return msg, event, None
+    document = store.document(event.doc_sender, original_id)
+    if document is None:
+        return msg, event, None
+    event = dataclasses.replace(event, document_id=original_id)
+    return dataclasses.replace(msg, business=event, original_id=original_id), event, document
 
 
 def _original(store: WriteStore, sender: str, document_id: str | None) -> DocumentFacts:

@@ -219,3 +219,21 @@ def test_a_replacement_must_go_to_every_agency_whose_copy_it_replaces(store: Sql
     assert err.code.code == "document.replaces-unsent" and H14 in err.problem.detail
     assert [i.message_id for i in store.mailbox(H14, 10)] == [original.message_id]  # H14 keeps its copy
     assert history(store, H14, old) == []
+
+
+UPDATE_ID = "000.00.00.G22,2026/11/21,124/VPCP"  # an update's own DocumentId (the SDK sample's differs too)
+
+
+def test_an_answer_to_an_update_may_name_the_update_s_own_document_id(store: SqliteStore) -> None:
+    # The update names the original in Bussiness/DocumentId and has a DocumentId of its own: a recipient's
+    # software may answer it with ResponseFor/DocumentId = that own id. The answer is the original's step.
+    original = put(store, edoc(to=(H41,)))
+    update = put(store, edoc(to=(H41,), doc=UPDATE_ID, business_type=2, original_id=DOC))
+    answer = put(store, status(H41, "15", doc=UPDATE_ID))
+    put(store, status(H41, "03", doc=UPDATE_ID))
+    assert history(store, H41) == ["update", "15", "03"] and history(store, H41, UPDATE_ID) == []
+    assert refused(store, status(H41, "16", doc=UPDATE_ID)).code.code == "status.out-of-order"  # answered already
+    stranger = refused(store, status(H14, "01", doc=UPDATE_ID))
+    assert stranger.code.code == "status.unknown-document" and DOC not in stranger.problem.detail  # learns nothing
+    assert [m.message_id for m in store.trace(DOC, G22)][:3] == [original.message_id, update.message_id,
+                                                                 answer.message_id]

@@ -436,6 +436,15 @@ class SqliteStore:
             "SELECT recipient, state, mode FROM deliveries WHERE message_seq = ?", (row[0],))}
         return DocumentFacts(row[1], row[2], row[3], deliveries)
 
+    def request_original(self, doc_sender: str, document_id: str) -> str | None:
+        """The document the latest revoke or update ``doc_sender`` sent under its own ``document_id`` acts on: a
+        recipient may answer one by that id (the SDK's update sample has one apart from Bussiness/DocumentId)."""
+        row = self.conn.execute(
+            "SELECT original_id FROM messages WHERE document_id = ? AND doc_sender = ? AND kind = 'edoc' "
+            "AND business_type IN (1, 2) AND original_id IS NOT NULL ORDER BY seq DESC LIMIT 1",
+            (document_id, doc_sender)).fetchone()
+        return str(row[0]) if row is not None else None
+
     def history(self, doc_sender: str, document_id: str, recipient: str) -> list[str]:
         """The business steps of one document for one recipient, in the order axis accepted them: the status
         codes of the business ledger and the requests (revoke, update, replace) that reached the recipient."""

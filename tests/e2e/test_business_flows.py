@@ -32,6 +32,21 @@ def status_of(author: str, doc_sender: str, doc_id: str, code: str, when: str = 
     return status(code=code, sender=author, response_for=rf, timestamp=when)
 
 
+def update_of(original: str, own_id: str, to: tuple[str, ...], receivers: tuple[str, ...]) -> bytes:
+    """An update (Bussiness type 2) with a DocumentId of its own, naming ``original``, to its ReceiverList."""
+    listed = "".join(f"<edXML:Receiver><edXML:OrganId>{c}</edXML:OrganId><edXML:ReceiverType>0</edXML:ReceiverType>"
+                     "</edXML:Receiver>" for c in receivers)
+    bussiness = (f"<edXML:Bussiness><edXML:DocumentId>{original}</edXML:DocumentId>"
+                 "<edXML:BussinessDocType>2</edXML:BussinessDocType><edXML:BussinessDocReason>Cập nhật văn bản điện tử"
+                 "</edXML:BussinessDocReason><edXML:Paper>0</edXML:Paper><edXML:BussinessDocumentInfo>"
+                 "<edXML:DocumentInfo>1</edXML:DocumentInfo><edXML:DocumentReceiver>1</edXML:DocumentReceiver>"
+                 f"<edXML:ReceiverList>{listed}</edXML:ReceiverList></edXML:BussinessDocumentInfo><edXML:StaffInfo>"
+                 "<edXML:Department>Văn thư</edXML:Department><edXML:Staff>Nguyễn Thị Ngọc Trâm</edXML:Staff>"
+                 "<edXML:Email>vanthu@gov.vn</edXML:Email><edXML:Mobile>84912000001</edXML:Mobile></edXML:StaffInfo>"
+                 "</edXML:Bussiness>")
+    return edoc(to=to, document_id=f"<edXML:DocumentId>{own_id}</edXML:DocumentId>", business=bussiness)
+
+
 def error_code(r: Response) -> str:
     return str(r.json()["error"]["code"])
 
@@ -211,3 +226,15 @@ def test_a_duplicate_of_a_failed_delivery_is_never_reported_delivered(world: tup
     assert [w["code"] for w in again["verdict"]["warnings"]] == ["delivery.failed-earlier"]
     other = axisd.submit(document("000.00.00.G22,2026/11/22,801/VPCP", (H41,), subject="sửa"), G22)
     assert other.status == 409 and error_code(other) == "document.conflict"
+
+
+def test_an_answer_naming_the_update_s_own_document_id_goes_back_to_its_sender(world: tuple[Axisd, Receiver]) -> None:
+    axisd, _ = world
+    doc_id, update_id = "000.00.00.G22,2026/11/22,601/VPCP", "000.00.00.G22,2026/11/23,602/VPCP"
+    doc = accepted(axisd, document(doc_id, (H41,)), G22)
+    update = accepted(axisd, update_of(doc_id, update_id, (H41,), (H41,)), G22)
+    assert [r["code"] for r in update["recipients"]] == [H41]
+    answer = accepted(axisd, status_of(H41, G22, update_id, "15"), H41)
+    assert [r["code"] for r in answer["recipients"]] == [G22]
+    assert answer["message_id"] in {i["message_id"] for i in axisd.mailbox(G22)}
+    assert business_of(axisd, doc["message_id"], H41) == ["15"]  # the original's step
