@@ -10,8 +10,9 @@ package back whole.  Storage is reached through :class:`axis.storage.base.WriteS
 * A new document (or a replacement) whose sender already used its DocumentId with other bytes: refused,
   ``document.conflict``, for as long as axis keeps the first (the retention period).
 * A status: the document must be one axis carried from that sender, its author a party to it, and the
-  step allowed by :mod:`axis.lifecycle`.  A status naming a revoke's or update's own DocumentId is a step of
-  the document that request acts on.
+  step allowed by :mod:`axis.lifecycle`.  A recipient an update added (its ReceiverList) is a party to the
+  document from then on, as the original's recipients are.  A status naming a revoke's or update's own
+  DocumentId is a step of the document that request acts on.
 * A revoke (Bussiness type 1), update (2) or replacement (3): the original must be one axis carried from
   this sender.  Where the original still waits unfetched in a pull mailbox, a revoke withdraws it (the
   recipient never sees either package; axis records 15 for it) and a replacement supersedes it.
@@ -155,7 +156,7 @@ def _store_request(store: WriteStore, msg: NewMessage, request: str, axis_code: 
     state, done = ((State.WITHDRAWN, "withdrawn by axis: revoked") if revoke else
                    (State.SUPERSEDED, f"superseded by axis: replaced by {msg.document_id!r}"))
     for facts, document_id, recipient in taken:
-        store.take_back(facts.message_id, recipient, state, at,
+        store.take_back(facts.carrier(recipient), recipient, state, at,
                         f"{done} (message {msg.message_id} from {sender}) before it was fetched")
         # Axis answers for the recipient that never saw it: the request took effect (15).
         store.record_business(BusinessEvent(

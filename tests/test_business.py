@@ -237,3 +237,27 @@ def test_an_answer_to_an_update_may_name_the_update_s_own_document_id(store: Sql
     assert stranger.code.code == "status.unknown-document" and DOC not in stranger.problem.detail  # learns nothing
     assert [m.message_id for m in store.trace(DOC, G22)][:3] == [original.message_id, update.message_id,
                                                                  answer.message_id]
+
+
+def test_a_recipient_an_update_added_is_a_party_to_the_document(store: SqliteStore) -> None:
+    put(store, edoc(to=(H41,)))
+    update = put(store, edoc(to=(H41, G17), doc=UPDATE_ID, business_type=2, original_id=DOC))
+    fetch(store, G17, update.message_id)
+    put(store, status(G17, "01"))  # by the original's DocumentId
+    put(store, status(G17, "03", doc=UPDATE_ID))  # or by the update's own
+    assert history(store, G17) == ["01", "03"]
+    put(store, status(G22, "13", to=G17))  # the sender may recall it from G17 too
+    put(store, status(G17, "15"))
+    assert refused(store, status(G17, "04")).code.code == "status.out-of-order"  # taken back from G17
+    assert refused(store, status(H14, "01")).code.code == "status.unknown-document"  # still a stranger
+
+
+def test_a_revoke_withdraws_the_unfetched_update_that_added_a_recipient(store: SqliteStore) -> None:
+    original = put(store, edoc(to=(H41,)))
+    update = put(store, edoc(to=(H41, G17), doc=UPDATE_ID, business_type=2, original_id=DOC))
+    revoke = put(store, edoc(to=(G17,), business_type=1, original_id=DOC))
+    assert revoke.withdrawn == (G17,) and store.mailbox(G17, 10) == []  # G17 sees neither package
+    assert history(store, G17) == ["revoke", "15"]
+    assert [d.state for d in store.message(update.message_id).deliveries if d.recipient == G17] == [State.WITHDRAWN]
+    assert all(e.recipient != G17 for e in store.message(original.message_id).ledger)  # not the original's copy
+    assert refused(store, status(G17, "01")).code.code == "status.not-party"

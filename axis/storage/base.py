@@ -8,6 +8,7 @@ transaction that the writer commits for a whole group of jobs (group commit).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 from collections.abc import Sequence
@@ -120,12 +121,18 @@ class Stored:
 
 @dataclass(frozen=True)
 class DocumentFacts:
-    """A document axis carried (a new document or a replacement), as business rules need to see it."""
+    """A document axis carried (a new document or a replacement), as business rules need to see it.  Its
+    recipients are those of the document and those an update of it added (``ReceiverList``)."""
 
     message_id: str
     sha256: str
     accepted_at: str
-    deliveries: dict[str, tuple[State, str]]  # recipient -> (state, mode)
+    deliveries: dict[str, tuple[State, str]]  # recipient -> (state, mode) of its copy
+    added_by: dict[str, str] = dataclasses.field(default_factory=dict)  # recipient -> the update that added it
+
+    def carrier(self, recipient: str) -> str:
+        """The message whose delivery is ``recipient``'s copy: the document's own, or the update that added it."""
+        return self.added_by.get(recipient, self.message_id)
 
 
 @dataclass(frozen=True)

@@ -425,7 +425,8 @@ class SqliteStore:
 
     def document(self, doc_sender: str, document_id: str) -> DocumentFacts | None:
         """The first new document or replacement ``doc_sender`` sent as ``document_id`` (revokes and updates reuse
-        the id and are not documents of their own)."""
+        the id and are not documents of their own), with its copies: its own, and those of the recipients its
+        updates added (an update is the first copy such a recipient has; the earliest one counts)."""
         row = self.conn.execute(
             "SELECT seq, id, sha256, accepted_at FROM messages WHERE document_id = ? AND doc_sender = ? "
             "AND kind = 'edoc' AND coalesce(business_type, 0) NOT IN (1, 2) ORDER BY seq LIMIT 1",
@@ -434,7 +435,15 @@ class SqliteStore:
             return None
         deliveries = {r[0]: (State(r[1]), r[2]) for r in self.conn.execute(
             "SELECT recipient, state, mode FROM deliveries WHERE message_seq = ?", (row[0],))}
-        return DocumentFacts(row[1], row[2], row[3], deliveries)
+        added_by: dict[str, str] = {}
+        for recipient, state, mode, message_id in self.conn.execute(
+                "SELECT d.recipient, d.state, d.mode, m.id FROM messages m JOIN deliveries d ON d.message_seq = m.seq "
+                "WHERE m.original_id = ? AND m.doc_sender = ? AND m.kind = 'edoc' AND m.business_type = 2 "
+                "AND m.seq > ? ORDER BY m.seq", (document_id, doc_sender, row[0])):
+            if recipient not in deliveries:
+                deliveries[recipient] = (State(state), mode)
+                added_by[recipient] = message_id
+        return DocumentFacts(row[1], row[2], row[3], deliveries, added_by)
 
     def request_original(self, doc_sender: str, document_id: str) -> str | None:
         """The document the latest revoke or update ``doc_sender`` sent under its own ``document_id`` acts on: a
@@ -745,7 +754,8 @@ class SqliteStore:
     def _views(self, where: str, params: Sequence[object]) -> list[MessageView]:
         rows = self.conn.execute(
             "SELECT seq, id, kind, sender, document_id, doc_sender, status_code, priority, sha256, size, "
-            f"accepted_at, signature FROM messages WHERE {where}", params).fetchall()
+            "accepted_at, signature, CASE WHEN kind = 'edoc' AND business_type IN (1, 2) THEN original_id END "
+            f"FROM messages WHERE {where}", params).fetchall()
         views = []
         for r in rows:
             seq = r[0]
@@ -756,12 +766,15 @@ class SqliteStore:
                 "SELECT recipient, event, at, detail FROM transport_ledger WHERE message_seq = ? ORDER BY id",
                 (seq,)))
             business: tuple[BusinessEvent, ...] = ()
-            if r[4] is not None and r[5] is not None:
+            # A revoke's or update's copies are steps of the document it acts on (a recipient an update added
+            # has only this copy), whatever DocumentId of its own it has.
+            document_id = r[12] if r[12] is not None else r[4]
+            if document_id is not None and r[5] is not None:
                 business = tuple(BusinessEvent(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8])
                                  for b in self.conn.execute(
                     "SELECT b.doc_sender, b.document_id, b.recipient, b.status_code, b.author, b.at, b.status_time, "
                     "b.description, m.id FROM business_ledger b JOIN messages m ON m.seq = b.message_seq "
-                    "WHERE b.document_id = ? AND b.doc_sender = ? ORDER BY b.id", (r[4], r[5])))
+                    "WHERE b.document_id = ? AND b.doc_sender = ? ORDER BY b.id", (document_id, r[5])))
             views.append(MessageView(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
                                      deliveries, ledger, business))
         return views

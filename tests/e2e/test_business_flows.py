@@ -238,3 +238,16 @@ def test_an_answer_naming_the_update_s_own_document_id_goes_back_to_its_sender(w
     assert [r["code"] for r in answer["recipients"]] == [G22]
     assert answer["message_id"] in {i["message_id"] for i in axisd.mailbox(G22)}
     assert business_of(axisd, doc["message_id"], H41) == ["15"]  # the original's step
+
+
+def test_a_recipient_an_update_added_may_report_on_the_document(world: tuple[Axisd, Receiver]) -> None:
+    axisd, _ = world
+    doc_id, update_id = "000.00.00.G22,2026/11/22,603/VPCP", "000.00.00.G22,2026/11/23,604/VPCP"
+    accepted(axisd, document(doc_id, (H41,)), G22)
+    update = accepted(axisd, update_of(doc_id, update_id, (H41, G17), (H41, G17)), G22)
+    assert sorted(r["code"] for r in update["recipients"]) == [G17, H41]
+    axisd.wait_for(lambda: states_of(axisd, update["message_id"]).get(G17) == "delivered", what="the update pushed")
+    for code in ("01", "03"):
+        answer = accepted(axisd, status_of(G17, G22, doc_id, code), G17)
+        assert [r["code"] for r in answer["recipients"]] == [G22]
+    assert business_of(axisd, update["message_id"], G17) == ["01", "03"]  # on the copy G17 has: the update's
