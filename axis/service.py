@@ -27,7 +27,7 @@ from axis.errors import AxisError, Code
 from axis.intake import Intake, Policy, Prepared
 from axis.metrics import Metrics
 from axis.registry import Agency, Route
-from axis.storage.base import TAKEN_BACK, AckResult, MailboxItem, ReadStore, State, Stored, WriteStore
+from axis.storage.base import TAKEN_BACK, UNDELIVERED, AckResult, MailboxItem, ReadStore, State, Stored, WriteStore
 from axis.storage.sqlite import SqliteStore
 from axis.storage.writer import Writer
 from axis.vntime import iso, parse_iso
@@ -238,7 +238,7 @@ class AxisService:
             item = found[0]
             if item.state in TAKEN_BACK:
                 raise AxisError.of(Code.MESSAGE_WITHDRAWN, f"{message_id} ({item.state.value})")
-            if item.state is not State.QUEUED:
+            if item.state not in UNDELIVERED:
                 return found
             at = self.hop_time()
 

@@ -32,6 +32,9 @@ class State(str, enum.Enum):
 
 PENDING_STATES = (State.QUEUED, State.DELIVERED, State.PROCESSING)
 TAKEN_BACK = (State.WITHDRAWN, State.SUPERSEDED)
+# Not delivered yet: the recipient's first fetch or acknowledgement delivers it.  A dead letter too (push gave
+# up, yet the agency may take it from its mailbox by its id): once the recipient has it, it is delivered.
+UNDELIVERED = (State.QUEUED, State.DEAD)
 
 
 class Event(str, enum.Enum):

@@ -31,6 +31,7 @@ from axis.errors import AxisError, Code
 from axis.registry import ROUTE_KEY
 from axis.storage.base import (
     TAKEN_BACK,
+    UNDELIVERED,
     AckResult,
     AgencyRequest,
     AuditEntry,
@@ -290,6 +291,11 @@ _INSERT_DELIVERIES = (
     "INSERT INTO deliveries (message_seq, recipient, mode, target, state, priority, accepted_ns, next_attempt_ns, "
     f"updated_at) SELECT ?1, value, ?2, ?3, '{State.QUEUED.value}', ?4, ?5, ?6, ?7 FROM json_each(?8)")
 _JSON_LIST = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _after(state: State) -> str:
+    """What a delivery's ledger entry adds when the copy was a dead letter."""
+    return " after push gave up" if state is State.DEAD else ""
 
 
 def _mailbox_item(row: tuple) -> MailboxItem:  # type: ignore[type-arg]
@@ -593,8 +599,9 @@ class SqliteStore:
         return live
 
     def mark_fetched(self, recipient: str, message_id: str, at: str) -> bool:
-        """The first fetch of a queued package delivers it; later fetches change nothing.  A package its sender
-        took back meanwhile raises ``message.withdrawn``: the caller must not hand it over."""
+        """The first fetch of a queued package (or of a dead letter: the recipient has it now) delivers it; later
+        fetches change nothing.  A package its sender took back meanwhile raises ``message.withdrawn``: the caller
+        must not hand it over."""
         try:
             live = self._live(recipient, message_id)
         except AxisError as exc:
@@ -605,8 +612,9 @@ class SqliteStore:
         by = "fetched by the recipient" if not recipient.startswith(ROUTE_KEY) else \
             f"fetched by the axis of route {recipient[len(ROUTE_KEY):]}"
         for seq, code, state in live:
-            if state is State.QUEUED:
-                self._set_state(seq, code, State.DELIVERED, at, Event.DELIVERED, by, next_attempt_ns=None)
+            if state in UNDELIVERED:
+                self._set_state(seq, code, State.DELIVERED, at, Event.DELIVERED, by + _after(state),
+                                next_attempt_ns=None)
                 changed = True
         return changed
 
@@ -624,9 +632,9 @@ class SqliteStore:
                 return state  # the same answer again: idempotent
             raise AxisError.of(Code.HTTP_BAD_REQUEST, f"message {message_id} was already acknowledged as "
                                f"{state.value}")
-        if state is State.QUEUED:  # acknowledged without a fetch we saw (e.g. pushed, then acked): it arrived
-            self._set_state(seq, recipient, State.DELIVERED, at, Event.DELIVERED, "acknowledged by the recipient",
-                            next_attempt_ns=None)
+        if state in UNDELIVERED:  # acknowledged without a fetch we saw (e.g. pushed, then acked): it arrived
+            self._set_state(seq, recipient, State.DELIVERED, at, Event.DELIVERED,
+                            "acknowledged by the recipient" + _after(state), next_attempt_ns=None)
         new_state, event = {
             AckResult.DONE: (State.DONE, Event.ACKNOWLEDGED),
             AckResult.FAIL: (State.FAILED, Event.FAILED),

@@ -227,6 +227,29 @@ def test_dead_letter_and_resend(tmp_path: Path) -> None:
         receiver.down()
 
 
+def test_a_dead_letter_the_push_agency_fetches_or_acknowledges_is_delivered(tmp_path: Path) -> None:
+    # Its push endpoint is down for good, but the agency takes its packages from its mailbox by their ids.
+    axisd = Axisd(tmp_path, [AgencySpec(G22), AgencySpec(G09, delivery="push", push_url=Receiver().url)],
+                  dead_after=1.5)
+    axisd.start()
+    try:
+        ids = [axisd.submit(document(G22, (G09,), f"000.00.00.G22,2026/11/22,{n}/VPCP"), G22).json()["message_id"]
+               for n in (6, 7)]
+        state = lambda message_id: axisd.sent(message_id, G22).json()["recipients"][0]  # noqa: E731
+        for message_id in ids:
+            axisd.wait_for(lambda: state(message_id)["state"] == "dead", what="the dead letter")
+        fetched = axisd.request("GET", f"/v1/mailbox/{ids[0]}", as_code=G09)
+        assert fetched.status == 200 and b"6/VPCP" in fetched.body
+        assert state(ids[0])["state"] == "delivered"
+        assert [e["event"] for e in state(ids[0])["events"]][-2:] == ["dead", "delivered"]
+        ack = axisd.request("POST", f"/v1/mailbox/{ids[1]}/ack", json.dumps({"result": "processing"}).encode(),
+                            as_code=G09)
+        assert ack.status == 200 and ack.json()["state"] == "processing"
+        assert [e["event"] for e in state(ids[1])["events"]][-3:] == ["dead", "delivered", "processing"]
+    finally:
+        axisd.kill()
+
+
 def test_nothing_acknowledged_is_lost_when_killed(tmp_path: Path) -> None:
     axisd = Axisd(tmp_path, [AgencySpec(G22), AgencySpec(H41)])
     axisd.start()

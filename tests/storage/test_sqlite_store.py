@@ -140,6 +140,42 @@ def test_push_retries_dead_letters_and_resend(store: SqliteStore) -> None:
     assert [e.event for e in view.ledger if e.recipient] == ["failed", "dead", "resent", "delivered"]
 
 
+def _dead(store: SqliteStore, n: int) -> None:
+    """Message ``n`` to G12 by push, given up (a dead letter)."""
+    put(store, message(n, to=(G12,), mode="push"))
+    job = next(j for j in store.due_pushes(10**12, 10) if j.message_id == f"m{n}")
+    with store.transaction():
+        assert store.push_failed(job, AT, "connection refused", now_ns=100, next_attempt_ns=None)
+
+
+def _events(store: SqliteStore, message_id: str) -> list[str]:
+    view = store.message(message_id)
+    assert view is not None
+    return [e.event for e in view.ledger if e.recipient]
+
+
+@pytest.mark.parametrize("ack", [None, AckResult.PROCESSING, AckResult.DONE, AckResult.FAIL])
+def test_a_dead_letter_the_recipient_takes_is_delivered(store: SqliteStore, ack: AckResult | None) -> None:
+    # Push gave up, yet the agency fetched it (or acknowledged it): it has the package, so it was delivered,
+    # and from then on it is a delivered copy like any other.
+    _dead(store, 1)
+    with store.transaction():
+        if ack is None:
+            assert store.mark_fetched(G12, "m1", AT) is True
+            assert store.mark_fetched(G12, "m1", AT) is False
+        else:
+            store.acknowledge(G12, "m1", ack, None, AT)
+    expected = {None: State.DELIVERED, AckResult.PROCESSING: State.PROCESSING, AckResult.DONE: State.DONE,
+                AckResult.FAIL: State.FAILED}[ack]
+    view = store.message("m1")
+    assert view is not None and view.deliveries[0].state is expected
+    assert _events(store, "m1") == ["dead", "delivered"] + (
+        [] if ack is None else [{"processing": "processing", "done": "acknowledged", "fail": "failed"}[ack.value]])
+    assert store.dead_letters(10) == []
+    with store.transaction():
+        assert store.resend(None, AT, now_ns=300) == 0  # nothing to resend: it arrived
+
+
 def test_a_fetch_wins_over_a_push_in_flight(store: SqliteStore) -> None:
     put(store, message(1, to=(G12,), mode="push"))
     job = store.due_pushes(10**12, 10)[0]
