@@ -70,7 +70,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Axisd, Rec
 
 def accepted(axisd: Axisd, data: bytes, as_code: str) -> dict[str, Any]:
     r = axisd.submit(data, as_code)
-    assert r.status == 202, r.body
+    assert r.status == 202, r.body.decode()
     return r.json()  # type: ignore[no-any-return]
 
 
@@ -230,7 +230,7 @@ def test_a_duplicate_of_a_failed_delivery_is_never_reported_delivered(world: tup
 
 def test_an_answer_naming_the_update_s_own_document_id_goes_back_to_its_sender(world: tuple[Axisd, Receiver]) -> None:
     axisd, _ = world
-    doc_id, update_id = "000.00.00.G22,2026/11/22,601/VPCP", "000.00.00.G22,2026/11/23,602/VPCP"
+    doc_id, update_id = "000.00.00.G22,2026/11/22,901/VPCP", "000.00.00.G22,2026/11/23,902/VPCP"
     doc = accepted(axisd, document(doc_id, (H41,)), G22)
     update = accepted(axisd, update_of(doc_id, update_id, (H41,), (H41,)), G22)
     assert [r["code"] for r in update["recipients"]] == [H41]
@@ -242,7 +242,7 @@ def test_an_answer_naming_the_update_s_own_document_id_goes_back_to_its_sender(w
 
 def test_a_recipient_an_update_added_may_report_on_the_document(world: tuple[Axisd, Receiver]) -> None:
     axisd, _ = world
-    doc_id, update_id = "000.00.00.G22,2026/11/22,603/VPCP", "000.00.00.G22,2026/11/23,604/VPCP"
+    doc_id, update_id = "000.00.00.G22,2026/11/22,903/VPCP", "000.00.00.G22,2026/11/23,904/VPCP"
     accepted(axisd, document(doc_id, (H41,)), G22)
     update = accepted(axisd, update_of(doc_id, update_id, (H41, G17), (H41, G17)), G22)
     assert sorted(r["code"] for r in update["recipients"]) == [G17, H41]
