@@ -238,16 +238,9 @@ def test_a_body_over_the_limit_under_vxp_is_refused_in_the_sdk_envelope(axisd: A
 
 @pytest.mark.parametrize("operation", ["sendEdoc", "downloadEdoc", "updateStatus"])
 def test_a_slow_vxp_sender_is_cut_off_with_408_in_the_sdk_envelope(axisd: Axisd, operation: str) -> None:
-    with socket.create_connection(("127.0.0.1", axisd.port), timeout=10) as s:
-        s.sendall(b"POST /vxp/" + operation.encode() + b" HTTP/1.1\r\nHost: axis\r\nContent-Length: 1000\r\n\r\n<")
-        s.settimeout(8)
-        answer = b""
-        while chunk := s.recv(65536):
-            answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {name.lower(): value for name, _, value in (line.partition(": ") for line in lines[1:])}
-    assert_sdk_refusal(operation, int(lines[0].split(" ")[1]), headers, body, Code.HTTP_SLOW_REQUEST)
+    status, headers, body = raw_answer(axisd, b"POST /vxp/" + operation.encode()
+                                       + b" HTTP/1.1\r\nHost: axis\r\nContent-Length: 1000\r\n\r\n<", timeout=8)
+    assert_sdk_refusal(operation, status, headers, body, Code.HTTP_SLOW_REQUEST)
 
 
 def test_a_refusal_of_a_request_with_no_readable_path_stays_native(axisd: Axisd) -> None:
