@@ -77,6 +77,9 @@ def make_parser(*, huge: bool = False, keep_comments: bool = False) -> etree.XML
         remove_pis=not keep_comments,
         remove_blank_text=False,
         collect_ids=False,
+        # Never let the bytes choose: libxml2 recognises UTF-16/UTF-32 from the first bytes even without a BOM
+        # (and then every byte search in this module and in verify.py looks for the wrong bytes).
+        encoding="utf-8",
     )
 
 
@@ -96,6 +99,9 @@ def _line_col(data: bytes, offset: int) -> Where:
 def _check_declared_encoding(data: bytes) -> None:
     if data.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00")):
         raise AxisError.of(Code.BODY_NOT_UTF8, "the package starts with a UTF-16/UTF-32 byte order mark",
+                           Where(line=1, column=1))
+    if b"\x00" in data[:4]:  # '<' or '<?xm' as UTF-16/UTF-32 without a BOM: libxml2 would guess the encoding
+        raise AxisError.of(Code.BODY_NOT_UTF8, "the package starts as UTF-16/UTF-32 text (a NUL byte)",
                            Where(line=1, column=1))
     head = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     m = _XML_DECL_ENCODING.match(head)

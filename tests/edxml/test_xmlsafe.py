@@ -132,3 +132,13 @@ def test_parser_limits_are_not_reported_as_a_package_too_large(data: bytes) -> N
     err = refusal(data)
     assert err.code is Code.XML_LIMIT and err.code.http_status == 400
     assert "XML_PARSE_HUGE" not in err.problem.detail
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+@pytest.mark.parametrize("declared", [True, False])
+def test_utf16_and_utf32_without_a_byte_order_mark_are_refused(codec: str, declared: bool) -> None:
+    """libxml2 recognises UTF-16/32 by its first bytes even without a BOM; the rule is UTF-8 only, and a byte
+    search for markup (``<!DOCTYPE``, ``<?``) on such bytes finds nothing."""
+    name = codec.rpartition("-")[0].upper()
+    text = (f'<?xml version="1.0" encoding="{name}"?>' if declared else "") + f'<edXML xmlns="{NS}"><a/></edXML>'
+    assert refusal(text.encode(codec)).code is Code.BODY_NOT_UTF8
