@@ -430,8 +430,21 @@ def _needs_faithful_tree(data: bytes, parts: _Parts) -> bool:
     if any(uri is not None and uri.endswith("#WithComments") for uri in (parts.c14n_uri, parts.reference_c14n_uri)):
         return True
     head = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
-    declarations = 1 if head.lstrip().startswith(b"<?xml") else 0
+    # the declaration is the very first thing, and is ``<?xml`` then a space: ``<?xml-stylesheet`` is a PI
+    declarations = 1 if head.startswith(b"<?xml") and head[5:6] in (b" ", b"\t", b"\r", b"\n") else 0
     return data.count(b"<?") > declarations
+
+
+def _check_no_outer_instructions(data: bytes) -> None:
+    """Refuse processing instructions before or after the root element.  ``URI=""`` signs them (Canonical XML
+    writes them, and xmlsec1, Santuario and .NET digest them), but signxml canonicalises the root element alone
+    and the reader's parser drops them: one could be added to a signed package unnoticed by axis and refused by
+    the recipient's verifier.  axis cannot verify such a package either way, so it says so."""
+    root = etree.fromstring(data, thread_parser(huge=len(data) > HUGE_THRESHOLD, keep_comments=True))
+    for sibling in (*root.itersiblings(preceding=True), *root.itersiblings()):
+        if isinstance(sibling, etree._ProcessingInstruction):
+            raise _Invalid(Code.SIGNATURE_MALFORMED, f"a processing instruction outside the root element "
+                           f"(<?{sibling.target} ...?>): verifiers disagree on whether it is signed")
 
 
 def _c14n(node: etree._Element, uri: str | None, prefixes: tuple[str, ...] | None = None) -> bytes:
@@ -561,6 +574,7 @@ def check(data: bytes, loc: Located, sender: str | None, trust: TrustStore, at: 
         leaf, intermediates = _certificates(parts.certificates)
         leaf.check(at)
         if _needs_faithful_tree(data, parts):
+            _check_no_outer_instructions(data)
             signed_root = _crypto(data, leaf.cert, parts.method, parts.digest, at)
             if identity_fields(signed_root) != identity_fields(loc.root):
                 raise _Invalid(Code.SIGNATURE_WRAPPING, "the fields axis routes on differ from the signed content")

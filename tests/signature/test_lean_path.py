@@ -39,3 +39,31 @@ def test_a_processing_instruction_added_to_a_utf16_package_is_not_valid(kit: Sim
     verdict = kit.judge(data, test_pki.trust)
     assert not verdict.acceptable, verdict.to_dict()
     assert verdict.signature is None or verdict.signature.cls is not SignatureClass.VALID, verdict.to_dict()
+
+
+@pytest.mark.parametrize("where", ["instead-of-declaration", "after-declaration", "after-root"])
+def test_a_processing_instruction_outside_the_root_added_after_signing_is_not_valid(
+        kit: SimpleNamespace, test_pki, signed: bytes, where: str) -> None:
+    """``URI=""`` is the whole document but its comments (XML-DSig 4.4.3.3), and Canonical XML writes the
+    processing instructions before and after the root element: they are signed content, and xmlsec1 (libxmlsec,
+    as Santuario and .NET) reports the digest mismatch.  axis's fast path never sees them (its parser drops PIs;
+    ``<?xml-stylesheet`` in place of the declaration was even taken for the declaration), and signxml
+    canonicalises the root element alone: both called such a package valid."""
+    pi = b'<?xml-stylesheet type="text/xsl" href="http://attacker.example/route.xsl"?>'
+    declaration, _, rest = signed.partition(b"?>\n")
+    assert declaration.startswith(b"<?xml ")
+    data = {
+        "instead-of-declaration": pi + b"\n" + rest,
+        "after-declaration": declaration + b"?>\n" + pi + b"\n" + rest,
+        "after-root": signed + b"\n" + pi,
+    }[where]
+    verdict = kit.judge(data, test_pki.trust)
+    assert verdict.signature is not None and verdict.signature.cls is SignatureClass.INVALID, verdict.to_dict()
+    assert not verdict.acceptable
+
+
+def test_a_processing_instruction_inside_the_root_is_still_valid(kit: SimpleNamespace, test_pki,
+                                                               signed_pi: bytes) -> None:
+    kit.assert_valid(kit.judge(signed_pi, test_pki.trust))
+    rest = signed_pi.partition(b"?>\n")[2]  # no declaration at all
+    kit.assert_valid(kit.judge(rest, test_pki.trust))
