@@ -449,8 +449,11 @@ def _check_no_outer_instructions(data: bytes) -> None:
 
 def _c14n(node: etree._Element, uri: str | None, prefixes: tuple[str, ...] | None = None) -> bytes:
     exclusive = uri is not None and uri.startswith("http://www.w3.org/2001/10/xml-exc-c14n#")
-    return etree.tostring(node, method="c14n", exclusive=exclusive, with_comments=False,
-                          inclusive_ns_prefixes=list(prefixes) if exclusive and prefixes else None)
+    try:
+        return etree.tostring(node, method="c14n", exclusive=exclusive, with_comments=False,
+                              inclusive_ns_prefixes=list(prefixes) if exclusive and prefixes else None)
+    except etree.C14NError as exc:  # a relative namespace URI, which C14N must refuse
+        raise _Invalid(Code.SIGNATURE_MALFORMED, f"the package cannot be canonicalised ({exc})") from None
 
 
 def _digest_of_tree(root: etree._Element, sig: etree._Element, c14n_uri: str | None,

@@ -67,3 +67,19 @@ def test_a_processing_instruction_inside_the_root_is_still_valid(kit: SimpleName
     kit.assert_valid(kit.judge(signed_pi, test_pki.trust))
     rest = signed_pi.partition(b"?>\n")[2]  # no declaration at all
     kit.assert_valid(kit.judge(rest, test_pki.trust))
+
+
+@pytest.mark.parametrize("where", ["root", "signature"])
+def test_a_relative_namespace_uri_is_a_malformed_signature_not_a_crash(kit: SimpleNamespace, test_pki,
+                                                                       signed: bytes, where: str) -> None:
+    """libxml2 refuses to canonicalise a document with a relative namespace URI (as C14N 1.0 says it must):
+    the fast path let its C14NError out of ``verify.check``, which the pipeline answered ``internal.error``
+    (and logged a traceback) for any signed package an attacker added ``xmlns:r="r"`` to."""
+    old = b'<edXML xmlns="http://www.mic.gov.vn/TBT/QCVN_102_2016">' if where == "root" else b"<ds:Signature "
+    new = old.replace(b"<edXML ", b'<edXML xmlns:r="r" ') if where == "root" else b'<ds:Signature xmlns:r="r" '
+    data = kit.replace_once(signed, old, new)
+    result = kit.verify_only(data, test_pki.trust)
+    assert result.cls is SignatureClass.INVALID and result.reason == "signature.malformed", result.to_dict()
+    verdict = kit.judge(data, test_pki.trust)
+    assert "internal.error" not in [p.code.code for p in verdict.errors], verdict.to_dict()
+    assert not verdict.acceptable
