@@ -20,7 +20,7 @@ import hashlib
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Literal
 
@@ -84,7 +84,8 @@ class TrustStore:
     cas: tuple[x509.Certificate, ...] = ()
     pinned: Mapping[str, frozenset[str]] = field(default_factory=dict)
     """Canonical agency code → fingerprints of its pinned certificates."""
-    _cache: dict[tuple[str, tuple[str, ...]], str | None] = field(default_factory=dict, compare=False, repr=False)
+    _cache: dict[tuple[str, tuple[str, ...]], tuple[str | None, datetime, datetime]] = field(
+        default_factory=dict, compare=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     @classmethod
@@ -120,23 +121,30 @@ class TrustStore:
 
     def _chain_error(self, leaf: x509.Certificate, leaf_fp: str, intermediates: list[x509.Certificate],
                      at: datetime) -> str | None:
-        # Chain building is the costly part; its outcome depends on the certificates and on
-        # time only through validity windows: cache per chain and hour.
-        key = (f"{leaf_fp}@{int(at.timestamp()) // 3600}", tuple(fingerprint(c) for c in intermediates))
+        # Chain building is the costly part; its outcome depends on the certificates and on time only through
+        # their validity windows: a chain found is cached for as long as every certificate in it is valid, a
+        # failure for the rest of the hour.
+        key = (leaf_fp, tuple(fingerprint(c) for c in intermediates))
         with self._lock:
-            if key in self._cache:
-                return self._cache[key]
+            cached = self._cache.get(key)
+        if cached is not None and cached[1] <= at < cached[2]:
+            return cached[0]
         builder = (PolicyBuilder().store(Store(list(self.cas))).time(at)
                    .extension_policies(ca_policy=_CA_POLICY, ee_policy=_EE_POLICY))
+        error: str | None
         try:
-            builder.build_client_verifier().verify(leaf, intermediates)
+            chain = builder.build_client_verifier().verify(leaf, intermediates).chain
             error = None
+            start = max(c.not_valid_before_utc for c in chain)
+            end = min(c.not_valid_after_utc for c in chain)
         except VerificationError as exc:
             error = f"no valid chain to a trusted CA ({exc})"
+            start = datetime.fromtimestamp(int(at.timestamp()) // 3600 * 3600, timezone.utc)
+            end = start + timedelta(hours=1)
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
-            self._cache[key] = error
+            self._cache[key] = (error, start, end)
         return error
 
 

@@ -301,3 +301,17 @@ def test_axis_signs_a_document_of_its_own(test_pki) -> None:
     forged = signed.replace(b"<Id>r-1</Id>", b"<Id>r-2</Id>")
     with pytest.raises(Exception, match="[Dd]igest"):
         Verifier().verify(forged, x509_cert=test_pki.agency.cert, expect_config=SignatureConfiguration(location="./"))
+
+
+def test_the_chain_cache_does_not_outlive_a_certificate_of_the_chain() -> None:
+    """Chain results are cached per leaf and hour; a CA that expires in the middle of an hour was still trusted
+    until the hour ended for every leaf it had been checked with before."""
+    hour = datetime(2026, 11, 22, 9, 0, tzinfo=VN_TZ)
+    ca = pki.create_ca("expires at 09:30", now=hour + timedelta(minutes=35) - timedelta(days=1), days=1)
+    assert ca.cert.not_valid_after_utc == hour + timedelta(minutes=30)
+    leaf = pki.issue(ca, "000.00.00.G22", not_before=hour - timedelta(days=1), not_after=hour + timedelta(days=30))
+    before, after = hour + timedelta(minutes=20), hour + timedelta(minutes=40)
+    assert TrustStore(cas=(ca.cert,)).evaluate(leaf.cert, [], "000.00.00.G22", after)[0] is None
+    store = TrustStore(cas=(ca.cert,))
+    assert store.evaluate(leaf.cert, [], "000.00.00.G22", before)[0] == "ca"
+    assert store.evaluate(leaf.cert, [], "000.00.00.G22", after)[0] is None
