@@ -283,6 +283,11 @@ def _dissect(sig: etree._Element, loc: Located, options: SignatureOptions) -> _P
     if method not in allowed_methods or digest not in allowed_digests:
         hint = " (SHA-1 needs the legacy allow_sha1 setting)" if "sha1" in f"{method_uri}{digest_uri}" else ""
         raise _Invalid(Code.SIGNATURE_ALGORITHM, f"{method_uri} with digest {digest_uri}{hint}", where(signed_info))
+    prefix_lists = [_prefixes(c14n_el), *(_prefixes(t) for t in transform_els if t.get("Algorithm") != _ENVELOPED)]
+    if any("#default" in p for p in prefix_lists if p):
+        # lxml (libxml2) ignores the token, so the default namespace would not be canonicalised as the list says
+        raise _Invalid(Code.SIGNATURE_ALGORITHM, "an InclusiveNamespaces PrefixList naming #default is not supported",
+                       where(signed_info))
     certificates = tuple(c for ki in sig.iterchildren(_KEY_INFO) for xd in ki.iterchildren(_X509_DATA)
                          for c in xd.iterchildren(_X509_CERTIFICATE))
     if not certificates:
