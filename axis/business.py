@@ -124,8 +124,10 @@ def _store_request(store: WriteStore, msg: NewMessage, request: str, axis_code: 
     destinations = tuple(d.recipient for d in msg.deliveries)
     if request == lifecycle.REPLACE and msg.replaces:
         for document_id, recipients in msg.replaces:
-            _check_replacement_sent(document_id, recipients, destinations)
-            targets.append((document_id, _original(store, sender, document_id), recipients or destinations))
+            _check_replacement_sent(document_id, recipients, destinations + msg.left)
+            # the copies behind the route it came in on are the relaying axis's to replace, not this one's
+            here = tuple(r for r in recipients if r not in msg.left) if recipients else destinations
+            targets.append((document_id, _original(store, sender, document_id), here))
     else:
         original_id = msg.original_id
         targets.append((original_id or "", _original(store, sender, original_id), destinations))

@@ -7,6 +7,7 @@ every problem found.  Nothing is stored here, so a refusal changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 import uuid
@@ -117,13 +118,11 @@ class Intake:
         if agency.signature_policy is SignaturePolicy.REQUIRE and verdict.signature.required_problem is not None:
             raise Refused((Problem(Code.SIGNATURE_REQUIRED, f"{agency.code.text} must sign its packages: "
                                    f"{verdict.signature.required_problem}"),), verdict.to_dict())
+        left: tuple[str, ...] = ()
         try:
             routed = routing.route(package, agency, registry)
             if via is not None:
-                back = [d.code for d in routed.destinations if d.route == via]
-                if back:
-                    raise AxisError.of(Code.ROUTE_LOOP, f"{', '.join(back)}: route {via.name!r} covers "
-                                       f"{'it' if len(back) == 1 else 'them'} and the package came in on it")
+                routed, left = _not_back(routed, via)
         except AxisError as exc:
             raise Refused((exc.problem,), verdict.to_dict()) from None
 
@@ -159,8 +158,24 @@ class Intake:
             doc_sender=routed.doc_sender, status_code=status_code, priority=priority, sha256=verdict.sha256,
             data=data, accepted_at=accepted_at, accepted_ns=accepted_ns, signature=verdict.signature.cls.value,
             receipt=receipt, deliveries=deliveries, business=business, business_type=business_type,
-            original_id=original_id, replaces=replaces, via=via.name if via is not None else None)
+            original_id=original_id, replaces=replaces, via=via.name if via is not None else None, left=left)
         return Prepared(message, verdict.signature.to_dict(), verdict.warnings)
+
+
+def _not_back(routed: routing.Routing, via: Route) -> tuple[routing.Routing, tuple[str, ...]]:
+    """The routing of a package relayed along ``via`` without the recipients behind that same route, and those.
+
+    The axis that sent it serves them, or routes them elsewhere, itself: it sent the whole package (one transfer
+    for every recipient its route covers), so a circular to agencies on both sides reaches each side once.  Only a
+    package with nothing left for this axis is refused (``route.loop``: a code neither axis serves)."""
+    back = tuple(d.code for d in routed.destinations if d.route == via)
+    if not back:
+        return routed, ()
+    if len(back) == len(routed.destinations):
+        raise AxisError.of(Code.ROUTE_LOOP, f"{', '.join(back)}: route {via.name!r} covers "
+                           f"{'it' if len(back) == 1 else 'them'} and the package came in on it")
+    kept = tuple(d for d in routed.destinations if d.route != via)
+    return dataclasses.replace(routed, destinations=kept), back
 
 
 def relayed_sender(route: Route, code: str | None, registry: Registry) -> Agency:

@@ -76,6 +76,11 @@ def test_no_axis_relays_for_an_agency_that_is_not_behind_its_route(intake: Intak
 def test_a_package_never_goes_back_along_the_route_it_came_in_on(intake: Intake) -> None:
     assert refusal(intake, NGHE_AN, package(SO_H41, SO2_H41)) == Code.ROUTE_LOOP.code
     assert refusal(intake, NATIONAL, package(G22, "000.00.00.G12")) == Code.ROUTE_LOOP.code
+    # Recipients behind it beside others: the relaying axis serves those itself; this one takes the others.
+    down = intake.prepare(POLICY, NATIONAL, package(G22, H40, "000.00.00.G12"))
+    assert (down.recipients, down.message.left) == (((H40, DeliveryMode.PULL),), ("000.00.00.G12",))
+    up = intake.prepare(POLICY, NGHE_AN, package(SO_H41, SO2_H41, G22))
+    assert (up.recipients, up.message.left) == (((G22, DeliveryMode.UPSTREAM),), (SO2_H41,))
 
 
 def test_the_route_signature_policy_applies_to_what_comes_in_on_it(intake: Intake) -> None:

@@ -110,6 +110,8 @@ class NewMessage:
     original_id: str | None = None  # for a revoke, update or replacement: the DocumentId it concerns
     replaces: tuple[tuple[str, tuple[str, ...]], ...] = ()  # a replacement: (DocumentId, recipients) it replaces
     via: str | None = None  # the route it came in on (relayed by another axis), for the transport ledger
+    # recipients it names that are behind that same route: the axis that relayed it serves them (never sent back)
+    left: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

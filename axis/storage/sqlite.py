@@ -549,7 +549,8 @@ class SqliteStore:
         c.execute("INSERT INTO transport_ledger (message_seq, recipient, event, at, detail) "
                   "VALUES (?1, NULL, ?2, ?3, ?4), (?1, NULL, ?5, ?3, ?6)",
                   (seq, Event.ACCEPTED.value, at, f"{msg.kind} from {msg.sender}, {len(msg.data)} bytes"
-                   + (f", relayed along route {msg.via}" if msg.via else ""),
+                   + (f", relayed along route {msg.via}" if msg.via else "")
+                   + (f" (not sent back along it for {', '.join(msg.left)})" if msg.left else ""),
                    Event.QUEUED.value, queued))
         if msg.business is not None:
             self._insert_business(seq, msg.business)

@@ -220,3 +220,33 @@ def test_a_document_waits_while_the_national_axis_is_down(axes: tuple[Axisd, Axi
         national.start()
     item = national.wait_for(lambda: arrived(national, VPCP, "edoc", doc), timeout=30, what="the document after")
     assert base64.b64encode(fetch(national, VPCP, item["message_id"])) == base64.b64encode(data)
+
+
+def test_a_document_for_both_sides_reaches_each_recipient_once(axes: tuple[Axisd, Axisd]) -> None:
+    """A circular from the Government Office to a department of the province and to another province's agency (the
+    national axis serves that one itself), and a department's document to its colleague and to the Government Office
+    (the province serves the colleague itself): the axis a package comes down or up to takes it for the recipients
+    it serves, and leaves those behind the route it came in on to the axis that sent it."""
+    province, national = axes
+    doc = f"{VPCP},2026/11/22,90/VPCP-HC"
+    message_id = accepted(national.submit(document(doc, (SO_TTTT, CAO_BANG)), VPCP))
+    item = province.wait_for(lambda: arrived(province, SO_TTTT, "edoc", doc), what="the circular at the province")
+    fetch(province, SO_TTTT, item["message_id"])
+    assert arrived(national, CAO_BANG, "edoc", doc) is not None
+
+    def peer_done() -> Any:
+        rows = {r["code"]: r["state"] for r in national.sent(message_id, VPCP).json()["recipients"]}
+        return rows if rows.get(SO_TTTT) == "done" else None
+    assert national.wait_for(peer_done, what="the province's acknowledgement") == {SO_TTTT: "done", CAO_BANG: "queued"}
+
+    doc = f"{SO_TTTT},2026/11/22,13/STTTT"
+    message_id = accepted(province.submit(document(doc, (SO_NV, VPCP), sender=SO_TTTT), SO_TTTT))
+    national.wait_for(lambda: arrived(national, VPCP, "edoc", doc), what="the document at the national axis")
+    assert arrived(province, SO_NV, "edoc", doc) is not None
+    # nothing goes back down to the province: the national axis holds a copy for the Government Office only
+    assert not [r for _, r, _, _ in ledger(national, doc) if r == SO_NV]
+    assert any(f"not sent back along it for {SO_NV}" in detail for _, _, event, detail in ledger(national, doc)
+               if event == "accepted")
+    row = province.wait_for(lambda: [r for r in province.sent(message_id, SO_TTTT).json()["recipients"]
+                                     if r["code"] == VPCP and r["state"] == "delivered"], what="the delivery up")[0]
+    assert row["mode"] == "upstream"
