@@ -39,7 +39,7 @@ from axis.config import DeliveryConfig
 from axis.delivery.http import AnswerTooLong, bounded_request
 from axis.delivery.upstream import UpstreamError, UpstreamLinks, UpstreamRefused
 from axis.http.tls import client_policy
-from axis.registry import DeliveryMode, Route, RouteDelivery
+from axis.registry import ROUTE_KEY, DeliveryMode, Route, RouteDelivery
 from axis.storage.base import PushJob
 from axis.vntime import iso
 
@@ -72,6 +72,14 @@ def give_up(attempts: int, first_failure_ns: int, now_ns: int, config: DeliveryC
         waited += _base(k, config.retry_initial, config.retry_max)
         k += 1
     return waited >= config.dead_after / 2
+
+
+def _transfer(job: PushJob) -> tuple[str, str]:
+    """What one attempt carries: a package to one agency, or along a route to every recipient behind it (one
+    transfer for all: two copies' jobs in flight at once would send the package up twice)."""
+    if job.mode == DeliveryMode.UPSTREAM.value:
+        return job.message_id, ROUTE_KEY + (job.target or "")
+    return job.message_id, job.recipient
 
 
 def _shown(url: str) -> str:
@@ -144,7 +152,7 @@ class Pusher:
             if self._held:
                 self._held = {key: until for key, until in self._held.items() if until > now}
             for job in jobs:
-                key = (job.message_id, job.recipient)
+                key = _transfer(job)
                 if key in self.in_flight or key in self._held or started >= free or self.per_target[job.target] >= cap:
                     continue
                 started += 1

@@ -658,32 +658,38 @@ class SqliteStore:
         seq = self._queued_seq(job)
         if seq is None:
             return False
+        for recipient in self._carried(seq, job):
+            self._set_state(seq, recipient, State.DELIVERED, at, Event.DELIVERED, detail,
+                            attempts=job.attempts + 1, next_attempt_ns=None, last_error=None)
+        return True
+
+    def _carried(self, seq: int, job: PushJob) -> list[str]:
+        """The queued copies one attempt of ``job`` carries: its own, and along a route every other one behind it."""
         recipients = [job.recipient]
         if job.mode == "upstream":
             recipients += [r[0] for r in self.conn.execute(
                 "SELECT recipient FROM deliveries WHERE message_seq = ? AND mode = 'upstream' AND target = ? "
                 "AND state = 'queued' AND recipient != ?", (seq, job.target, job.recipient))]
-        for recipient in recipients:
-            self._set_state(seq, recipient, State.DELIVERED, at, Event.DELIVERED, detail,
-                            attempts=job.attempts + 1, next_attempt_ns=None, last_error=None)
-        return True
+        return recipients
 
     def push_failed(self, job: PushJob, at: str, error: str, now_ns: int, next_attempt_ns: int | None) -> bool:
-        """Record a failed attempt; ``next_attempt_ns`` None means give up (dead letter)."""
+        """Record a failed attempt; ``next_attempt_ns`` None means give up (dead letter).  Along a route the attempt
+        was one for every copy it carried: they are retried together, once, and given up together."""
         seq = self._queued_seq(job)
         if seq is None:
             return False
         first = job.first_failure_ns if job.first_failure_ns is not None else now_ns
         attempts = job.attempts + 1
-        if next_attempt_ns is None:
-            self._set_state(seq, job.recipient, State.DEAD, at, Event.DEAD,
-                            f"gave up after {attempts} attempts: {error}", attempts=attempts, next_attempt_ns=None,
-                            first_failure_ns=first, last_error=error)
-        else:
-            at = self._ledger(seq, job.recipient, Event.FAILED, at, f"attempt {attempts}: {error}")
-            self.conn.execute("UPDATE deliveries SET attempts = ?, next_attempt_ns = ?, first_failure_ns = ?, "
-                              "last_error = ?, updated_at = ? WHERE message_seq = ? AND recipient = ?",
-                              (attempts, next_attempt_ns, first, error, at, seq, job.recipient))
+        for recipient in self._carried(seq, job):
+            if next_attempt_ns is None:
+                self._set_state(seq, recipient, State.DEAD, at, Event.DEAD,
+                                f"gave up after {attempts} attempts: {error}", attempts=attempts,
+                                next_attempt_ns=None, first_failure_ns=first, last_error=error)
+            else:
+                written = self._ledger(seq, recipient, Event.FAILED, at, f"attempt {attempts}: {error}")
+                self.conn.execute("UPDATE deliveries SET attempts = ?, next_attempt_ns = ?, first_failure_ns = ?, "
+                                  "last_error = ?, updated_at = ? WHERE message_seq = ? AND recipient = ?",
+                                  (attempts, next_attempt_ns, first, error, written, seq, recipient))
         return True
 
     def resend(self, message_ids: Sequence[str] | None, at: str, now_ns: int) -> int:

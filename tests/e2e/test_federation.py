@@ -9,7 +9,11 @@ rules, and each hop is in the ledgers of both axes.
 from __future__ import annotations
 
 import base64
+import http.server
+import json
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -250,3 +254,63 @@ def test_a_document_for_both_sides_reaches_each_recipient_once(axes: tuple[Axisd
     row = province.wait_for(lambda: [r for r in province.sent(message_id, SO_TTTT).json()["recipients"]
                                      if r["code"] == VPCP and r["state"] == "delivered"], what="the delivery up")[0]
     assert row["mode"] == "upstream"
+
+
+class VxpUpstream:
+    """An upstream axis on loopback that speaks the envelope of the national axis and keeps what it was sent: it
+    makes no duplicate of its own out of a package sent twice, as an axisd would, so every sendEdoc counts."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.sent: list[bytes] = []
+        self.delay = delay
+        self.port = free_port()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                answer: dict[str, Any] = {"status": "OK", "ErrorCode": "0", "ErrorDesc": ""}
+                if self.path.endswith("/sendEdoc"):
+                    time.sleep(outer.delay)
+                    outer.sent.append(body)
+                    answer["DocId"] = f"up-{len(outer.sent)}"
+                else:
+                    answer["data"] = []
+                data = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_package_for_two_agencies_upstream_is_sent_up_once(tmp_path: Path) -> None:
+    upstream = VxpUpstream(delay=0.5)  # slow enough that both copies' attempts would overlap
+    (tmp_path / "secrets").mkdir()
+    province = Axisd(tmp_path / "province", [AgencySpec(SO_TTTT)], routes=upstream_route(tmp_path / "secrets",
+                                                                                         upstream.port),
+                     axis_code=PROVINCE_AXIS, server="intake_processes = 0", extra="upstream_poll_interval = 5\n")
+    province.start()
+    try:
+        doc = f"{SO_TTTT},2026/11/22,14/STTTT"
+        message_id = accepted(province.submit(document(doc, (VPCP, CAO_BANG), sender=SO_TTTT), SO_TTTT))
+
+        def delivered() -> Any:
+            rows = province.sent(message_id, SO_TTTT).json()["recipients"]
+            return rows if all(r["state"] == "delivered" for r in rows) else None
+        rows = province.wait_for(delivered, what="both copies delivered")
+        time.sleep(1.0)  # any second attempt would have reached the upstream by now
+        assert len(upstream.sent) == 1, f"the package was sent up {len(upstream.sent)} times"
+        assert {r["events"][-1]["detail"] for r in rows} == {"sent to the upstream axis of route national (its DocId up-1)"}
+    finally:
+        province.kill()
+        upstream.close()

@@ -488,3 +488,21 @@ def test_an_error_of_sqlite_within_a_deadline_is_not_taken_for_the_deadline(tmp_
             reader.conn.execute("SELECT * FROM nothing_here")
     finally:
         reader.close()
+
+
+def test_a_failed_transfer_upstream_counts_for_every_copy_behind_the_route(store: SqliteStore) -> None:
+    """One transfer carries the package for all of them: a failed one is a failed attempt of each, and they are
+    tried again together (not each on its own schedule, the package sent once per copy) and given up together."""
+    m = message(1, to=("000.00.00.G22", "000.00.00.G12"))
+    put(store, NewMessage(**{**m.__dict__, "deliveries": tuple(NewDelivery(d.recipient, "upstream", "national")
+                                                                    for d in m.deliveries)}))
+    now = time.time_ns()
+    first = store.due_pushes(now, 10)[0]
+    with store.transaction():
+        assert store.push_failed(first, AT, "ConnectionRefusedError", now, now + 10**12)
+    assert store.due_pushes(now, 10) == []  # the other copy went in that attempt too: not due before the retry
+    jobs = store.due_pushes(now + 10**12, 10)
+    assert [(j.attempts, j.first_failure_ns) for j in jobs] == [(1, now), (1, now)]
+    with store.transaction():
+        assert store.push_failed(jobs[0], AT, "refused by the upstream axis", now, None)
+    assert {d.state for d in store.message("m1").deliveries} == {State.DEAD}
