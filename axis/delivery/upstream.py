@@ -6,8 +6,9 @@ its system id and the route's secret (:class:`axis.vxp.client.VxpClient`), and
 * **up**: each package for codes of the route goes out with ``sendEdoc`` (from the push queue, with its
   retries and dead letters; :class:`axis.delivery.push.Pusher` calls :meth:`UpstreamLink.send`).  The
   upstream's ``DocId`` goes into the transport ledger.  An answer that refuses the package for what it
-  is (anything but a timeout, a storage or an internal error there) is final: the delivery becomes a
-  dead letter at once, with the upstream's code and reason, instead of being retried for a day;
+  is (:data:`PACKAGE_FAMILIES`: its content, sender, recipients or business step) is final: the delivery becomes a
+  dead letter at once, with the upstream's code and reason, instead of being retried for a day; any other refusal
+  (of this axis's credentials or request, or a moment's trouble there) is retried;
 * **down**: every ``poll_interval`` the :class:`UpstreamPoller` lists the upstream mailbox (documents,
   then statuses), fetches each package, and submits it here as relayed along the route (its ``From``
   must be an agency the route covers and not registered here, see :func:`axis.intake.relayed_sender`).
@@ -40,9 +41,15 @@ from axis.vxp.client import VxpClient
 
 log = logging.getLogger(__name__)
 
-# Refusals an upstream axis may give for reasons of its own moment: worth another attempt.
+# Refusals here of a moment (busy, stopping, disk full): a package pulled from upstream waits there for the next poll.
 TRANSIENT = frozenset(c.code for c in (Code.HTTP_TIMEOUT, Code.HTTP_STOPPING, Code.STORAGE_UNAVAILABLE,
                                         Code.STORAGE_FULL, Code.INTERNAL))
+# Families of the codes that refuse a package for what it is (its content, its sender, its recipients, its place
+# in a document's life): sending it again cannot change the answer.  Any other refusal is of the request (this
+# axis's system id or secret, the endpoint, a parameter) or of the upstream's moment, or a code of an upstream that
+# is not an axisd (the national axis's own, such as "-1"): retried until dead_after, as a push is.
+PACKAGE_FAMILIES = frozenset(("edxml", "xml", "body", "attachment", "agency", "signature", "route", "status",
+                              "document"))
 MAX_LIST_ANSWER = 4 * 1024 * 1024
 
 
@@ -59,7 +66,8 @@ class UpstreamRefused(UpstreamError):
 
     @property
     def final(self) -> bool:
-        return self.code not in TRANSIENT
+        """The package itself is refused there: a dead letter at once rather than a day of retries."""
+        return self.code.split(".", 1)[0] in PACKAGE_FAMILIES
 
 
 class UpstreamLink:

@@ -314,3 +314,28 @@ def test_a_package_for_two_agencies_upstream_is_sent_up_once(tmp_path: Path) -> 
     finally:
         province.kill()
         upstream.close()
+
+
+def test_a_refusal_of_this_axis_credentials_upstream_is_retried_not_final(axes: tuple[Axisd, Axisd],
+                                                                          tmp_path: Path) -> None:
+    """The upstream refusing the request (a secret rotated there, a wrong endpoint path) says nothing about the
+    package: it waits and is retried as for an upstream that is down, instead of every package queued for the
+    route becoming a dead letter at its first attempt."""
+    _, national = axes
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    route = upstream_route(secrets, national.port)
+    (secrets / "national.hmac").write_bytes(b"a-secret-the-national-axis-no-longer-has")
+    province = Axisd(tmp_path / "province", [AgencySpec(SO_TTTT)], routes=route, axis_code=PROVINCE_AXIS,
+                     server="intake_processes = 0", extra="upstream_poll_interval = 5\n")
+    province.start()
+    try:
+        failures = 'axis_delivery_failures_total{agency="upstream:national"}'
+        message_id = accepted(province.submit(document(f"{SO_TTTT},2026/11/22,15/STTTT", (VPCP,), sender=SO_TTTT),
+                                              SO_TTTT))
+        province.wait_for(lambda: (province.metric(failures) or 0) >= 2, what="two failed attempts")
+        row = province.sent(message_id, SO_TTTT).json()["recipients"][0]
+        assert row["state"] == "queued" and "vxp.bad-signature" in row["last_error"], row
+        assert not province.metric('axis_dead_letters_total{agency="upstream:national"}')
+    finally:
+        province.kill()
