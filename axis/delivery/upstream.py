@@ -33,7 +33,7 @@ from treq.client import HTTPClient
 from twisted.internet.defer import inlineCallbacks
 from twisted.internet.task import LoopingCall
 
-from axis.delivery.http import bounded_request, headers_of
+from axis.delivery.http import AnswerTooLong, bounded_request, headers_of
 from axis.errors import AxisError, Code
 from axis.intake import Refused
 from axis.registry import Registry, Route, RouteDelivery
@@ -55,6 +55,10 @@ MAX_LIST_ANSWER = 4 * 1024 * 1024
 
 class UpstreamError(Exception):
     """The upstream axis could not be asked, or answered something that is not the protocol."""
+
+
+class UpstreamTooLong(UpstreamError):
+    """The answer was longer than this axis reads (for ``getEdoc``: a package larger than it takes)."""
 
 
 class UpstreamRefused(UpstreamError):
@@ -89,6 +93,8 @@ class UpstreamLink:
         try:
             status, raw = yield bounded_request(self.reactor, self.http, prepared.method, self._origin + prepared.path,
                                                 headers_of(prepared.headers), prepared.body, self.timeout, limit)
+        except AnswerTooLong as exc:
+            raise UpstreamTooLong(f"{operation} to {self.route.name}: {exc}") from None
         except Exception as exc:
             raise UpstreamError(f"{operation} to {self.route.name}: {type(exc).__name__}: {exc}".rstrip(": ")) from None
         try:
@@ -193,21 +199,38 @@ class UpstreamPoller:
                 doc_id = item.get("docId") if isinstance(item, dict) else None
                 if not isinstance(doc_id, str) or not doc_id:
                     continue
-                if not (yield self.take(link, doc_id)):
+                outcome = yield self.take(link, doc_id)
+                if outcome is False:
                     return taken  # the link or this axis is in trouble: the rest waits for the next poll
-                taken += 1
+                taken += outcome is True
         return taken
 
     @inlineCallbacks
     def take(self, link: UpstreamLink, doc_id: str):  # type: ignore[no-untyped-def]
-        """Fetch one package, store it here, acknowledge it upstream.  False when it must wait for a later poll."""
+        """Fetch one package, store it here, acknowledge it upstream.  True when taken (or refused and said so);
+        None when this one could not be fetched and waits upstream while the pass goes on (one package the upstream
+        cannot hand over must not hold up every one after it); False when the pass must stop (the link or this axis
+        is in trouble)."""
         route = link.route
         received = self.service.metrics.upstream_received
         extra = {"agency": route.key, "upstream_doc_id": doc_id}
         try:
             answer = yield link.call("getEdoc", {"docId": doc_id})
-            data = base64.b64decode(str(answer.get("data", "")), validate=True)
-        except (UpstreamError, binascii.Error, ValueError) as exc:
+            data = base64.b64decode(answer.get("data"), validate=True)
+            if not data:
+                raise ValueError("the answer carries no package")
+        except UpstreamTooLong as exc:  # larger than this axis takes: it never will, and the sender should know
+            log.warning("upstream %s: refused %s: %s", route.name, doc_id, exc, extra=extra)
+            received.labels(route=route.name, result="refused").inc()
+            reason = f"{Code.BODY_TOO_LARGE.code}: {Code.BODY_TOO_LARGE.en} of this axis ({link.max_package} bytes)"
+            return (yield self._acknowledge(link, doc_id, "fail", reason))
+        except UpstreamRefused as exc:  # refused for this one (the link answers): the next may come
+            log.warning("upstream %s: cannot fetch %s: %s", route.name, doc_id, exc, extra=extra)
+            return None
+        except (TypeError, binascii.Error, ValueError) as exc:  # an answer that is not a package
+            log.warning("upstream %s: cannot fetch %s: getEdoc answer: %s", route.name, doc_id, exc, extra=extra)
+            return None
+        except UpstreamError as exc:
             log.warning("upstream %s: cannot fetch %s: %s", route.name, doc_id, exc, extra=extra)
             return False
         try:

@@ -260,13 +260,17 @@ class VxpUpstream:
     """An upstream axis on loopback that speaks the envelope of the national axis and keeps what it was sent: it
     makes no duplicate of its own out of a package sent twice, as an axisd would, so every sendEdoc counts."""
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, delay: float = 0.0, mailbox: dict[str, dict[str, Any]] | None = None) -> None:
         self.sent: list[bytes] = []
         self.delay = delay
+        self.mailbox = dict(mailbox or {})  # docId -> its getEdoc answer; listed (as edoc) until acknowledged
+        self.acks: list[tuple[str, str]] = []
         self.port = free_port()
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keeps the connection, as axis's client pool expects
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 answer: dict[str, Any] = {"status": "OK", "ErrorCode": "0", "ErrorDesc": ""}
@@ -274,8 +278,16 @@ class VxpUpstream:
                     time.sleep(outer.delay)
                     outer.sent.append(body)
                     answer["DocId"] = f"up-{len(outer.sent)}"
-                else:
-                    answer["data"] = []
+                elif self.path.endswith("/getReceivedEdocList"):
+                    kind = self.headers.get("XroadVnpt-messagetype")
+                    answer["data"] = [{"docId": d} for d in outer.mailbox] if kind == "edoc" else []
+                elif self.path.endswith("/getEdoc"):
+                    answer = outer.mailbox.get(self.headers.get("XroadVnpt-docId", ""),
+                                               {"status": "FAIL", "ErrorCode": "-1", "ErrorDesc": "no such document"})
+                elif self.path.endswith("/updateStatus"):
+                    doc_id = self.headers.get("XroadVnpt-docId", "")
+                    outer.acks.append((doc_id, self.headers.get("XroadVnpt-status", "")))
+                    outer.mailbox.pop(doc_id, None)
                 data = json.dumps(answer).encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(data)))
@@ -339,3 +351,33 @@ def test_a_refusal_of_this_axis_credentials_upstream_is_retried_not_final(axes: 
         assert not province.metric('axis_dead_letters_total{agency="upstream:national"}')
     finally:
         province.kill()
+
+
+def test_one_package_the_upstream_cannot_hand_over_does_not_hold_up_the_rest(tmp_path: Path) -> None:
+    """An upstream mailbox whose first item cannot be fetched (refused there, an answer that is not a package, one
+    longer than this axis reads): the packages after it still come down; what can never be taken is acknowledged
+    fail with the reason, what may be fetched later waits upstream."""
+    doc = f"{VPCP},2026/11/22,91/VPCP-HC"
+    good = {"status": "OK", "ErrorCode": "0", "ErrorDesc": "",
+            "data": base64.b64encode(document(doc, (SO_TTTT,))).decode()}
+    upstream = VxpUpstream(mailbox={
+        "refused": {"status": "FAIL", "ErrorCode": "-1", "ErrorDesc": "temporarily unavailable"},
+        "garbage": {"status": "OK", "ErrorCode": "0", "ErrorDesc": "", "data": "%%% not base64 %%%"},
+        "too-long": {"status": "OK", "ErrorCode": "0", "ErrorDesc": "", "data": "A" * (4 * 1024 * 1024 + 65536)},
+        "good": good})
+    (tmp_path / "secrets").mkdir()
+    province = Axisd(tmp_path / "province", [AgencySpec(SO_TTTT)], routes=upstream_route(tmp_path / "secrets",
+                                                                                         upstream.port),
+                     axis_code=PROVINCE_AXIS, server="intake_processes = 0",
+                     extra="upstream_poll_interval = 0.3\n[limits]\nmax_package_bytes = 8192\n")
+    # (the parser's limit: the good package is smaller, and a getEdoc answer over 4 MiB + 16 KiB is not read)
+    province.start()
+    try:
+        province.wait_for(lambda: arrived(province, SO_TTTT, "edoc", doc), what="the package after the bad ones")
+        province.wait_for(lambda: ("good", "done") in upstream.acks, what="its acknowledgement")
+        province.wait_for(lambda: any(d == "too-long" for d, _ in upstream.acks), what="the long one refused")
+        assert ("too-long", "fail") in upstream.acks
+        assert {d for d, _ in upstream.acks} == {"good", "too-long"}  # the others wait upstream
+    finally:
+        province.kill()
+        upstream.close()
