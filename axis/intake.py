@@ -108,6 +108,7 @@ class Intake:
         via = sender if isinstance(sender, Route) else None
         try:
             if via is not None:
+                via = _in_force(via, registry)
                 agency = relayed_sender(via, from_code, registry)
             else:
                 assert isinstance(sender, Agency)
@@ -160,6 +161,15 @@ class Intake:
             receipt=receipt, deliveries=deliveries, business=business, business_type=business_type,
             original_id=original_id, replaces=replaces, via=via.name if via is not None else None, left=left)
         return Prepared(message, verdict.signature.to_dict(), verdict.warnings)
+
+
+def _in_force(route: Route, registry: Registry) -> Route:
+    """The route of that name in ``registry``: the poller holds the route its pass began with, and a reload meanwhile
+    (a rotated secret, another signature policy) must not make the package it brings another route's."""
+    current = registry.principal(route.key)
+    if not isinstance(current, Route) or not current.inbound:
+        raise AxisError.of(Code.ROUTE_NOT_YOURS, f"route {route.name!r} is no longer configured for packages coming in")
+    return current
 
 
 def _not_back(routed: routing.Routing, via: Route) -> tuple[routing.Routing, tuple[str, ...]]:

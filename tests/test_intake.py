@@ -112,3 +112,20 @@ def test_each_recipient_gets_its_own_delivery_row_from_the_registry_in_force(tmp
         assert rows == [(CODES[0], "push", url)] + [(c, "pull", None) for c in CODES[1:]]
         assert prepared.recipients == ((CODES[0], DeliveryMode.PUSH), *((c, DeliveryMode.PULL) for c in CODES[1:]))
         assert prepared.needs_push
+
+
+def test_a_package_relayed_while_a_reload_changes_its_route_is_judged_by_the_route_in_force(intake: Intake) -> None:
+    """The poller holds the route it began its pass with; a reload meanwhile (a rotated secret, a stricter policy)
+    must not make what it brings down someone else's (route.not-yours, acknowledged fail upstream) nor hide a loop."""
+    rotated = Route("national", ("*",), NATIONAL.url, Credentials(hmac_secret=b"rotated-secret-of-the-route"),
+                    delivery=RouteDelivery.VXP, vxp_system_id="axis.h40")
+    policy = Policy(Registry(list(REGISTRY), [rotated, NGHE_AN, STRICT]), POLICY.checker)
+    prepared = intake.prepare(policy, NATIONAL, package(G22, H40))
+    assert (prepared.message.sender, prepared.message.via) == (G22, "national")
+    with pytest.raises(Refused) as info:
+        intake.prepare(policy, NATIONAL, package(G22, "000.00.00.G12"))
+    assert info.value.problems[0].code is Code.ROUTE_LOOP
+    gone = Policy(Registry(list(REGISTRY), [NGHE_AN, STRICT]), POLICY.checker)  # the route was removed
+    with pytest.raises(Refused) as info:
+        intake.prepare(gone, NATIONAL, package(G22, H40))
+    assert info.value.problems[0].code is Code.ROUTE_NOT_YOURS
