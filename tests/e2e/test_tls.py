@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from daemon import AgencySpec, Axisd, free_port, token_of
 from test_business_flows import document
 
 from axis.signature import pki
+from axis.signature.trust import AGENCY_CODE_ATTRIBUTE
 
 H41, G22, PUSHED, STRANGER = "000.00.00.H41", "000.00.00.G22", "000.00.01.H41", "000.00.02.H41"
 
@@ -29,6 +32,7 @@ class Pki:
     server: tuple[Path, Path]  # key, cert
     clients: dict[str, tuple[Path, Path]]
     other_ca_server: tuple[Path, Path]  # a server certificate from a CA axis does not trust
+    issuer: pki.Issued  # the CA of ``ca``, to issue certificates of other shapes
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +43,7 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     server = pki.write(pki.issue_tls(ca, hosts=("127.0.0.1", "localhost")), d, "server")
     clients = {code: pki.write(pki.issue_tls(ca, agency_code=code), d, f"client-{code}") for code in (H41, G22)}
     other = pki.create_ca("some other CA", key_kind="ec")
-    return Pki(d / "ca.pem", server, clients, pki.write(pki.issue_tls(other, hosts=("127.0.0.1",)), d, "other"))
+    return Pki(d / "ca.pem", server, clients, pki.write(pki.issue_tls(other, hosts=("127.0.0.1",)), d, "other"), ca)
 
 
 def context(certs: Pki, client: str | None = None) -> ssl.SSLContext:
@@ -130,6 +134,39 @@ def test_a_client_certificate_binds_the_connection_to_its_agency(world: tuple[Ax
     status, body = https(axisd, context(certs, H41), "GET", "/v1/mailbox", token_of(G22))  # H41's cert, G22's token
     assert (status, body["error"]["code"]) == (403, "auth.not-your-agency")
     assert "certificate names 000.00.00.H41" in body["error"]["message"]
+
+
+def client_with_uids(certs: Pki, directory: Path, stem: str, *uids: str) -> ssl.SSLContext:
+    """A client certificate from the trusted CA whose subject carries these UID values, in this order (government
+    certificates put personal and tax numbers there too: ``CMND:…``, ``MST:…``)."""
+    issued = pki.issue_tls(certs.issuer, agency_code="000.00.00.H41")  # a client certificate, to copy its shape
+    subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, stem),
+                         *(x509.NameAttribute(AGENCY_CODE_ATTRIBUTE, uid) for uid in uids)])
+    builder = x509.CertificateBuilder().subject_name(subject).issuer_name(issued.cert.issuer) \
+        .public_key(issued.key.public_key()).serial_number(x509.random_serial_number()) \
+        .not_valid_before(issued.cert.not_valid_before_utc).not_valid_after(issued.cert.not_valid_after_utc)
+    for extension in issued.cert.extensions:
+        builder = builder.add_extension(extension.value, extension.critical)
+    key_path, cert_path = pki.write(pki.Issued(issued.key, builder.sign(certs.issuer.key, hashes.SHA256())),
+                                    directory, stem)
+    ctx = ssl.create_default_context(cafile=str(certs.ca))
+    ctx.load_cert_chain(str(cert_path), str(key_path))
+    return ctx
+
+
+def test_a_uid_that_is_no_agency_code_does_not_bind_the_connection(world: tuple[Axisd, TlsReceiver, TlsReceiver],
+                                                                   certs: Pki, tmp_path: Path) -> None:
+    """As for signing certificates (:func:`axis.signature.trust.agency_of`), only a UID that is an agency code names
+    the agency: a tax number before it neither hides it nor locks the agency out."""
+    axisd, _, _ = world
+    tax_first = client_with_uids(certs, tmp_path, "tax-first", "MST:0101234567", H41)
+    assert https(axisd, tax_first, "GET", "/v1/mailbox", token_of(H41))[0] == 200
+    status, body = https(axisd, tax_first, "GET", "/v1/mailbox", token_of(G22))
+    assert (status, body["error"]["code"]) == (403, "auth.not-your-agency")
+    personal = client_with_uids(certs, tmp_path, "personal", "CMND:012345678")  # names no agency: like none at all
+    assert https(axisd, personal, "GET", "/v1/mailbox", token_of(H41))[0] == 200
+    unregistered = client_with_uids(certs, tmp_path, "unregistered", "000.00.00.G17")  # an agency not registered here
+    assert https(axisd, unregistered, "GET", "/v1/mailbox", token_of(H41))[0] == 403
 
 
 def test_pushes_go_over_https_to_receivers_axis_trusts(world: tuple[Axisd, TlsReceiver, TlsReceiver],
