@@ -69,6 +69,8 @@ def period(start: date, end: date) -> tuple[str, str]:
     """The ISO bounds of the days ``start`` to ``end`` included, Vietnam time: [first moment, first moment after)."""
     if end < start:
         raise ValueError(f"the period ends ({end}) before it starts ({start})")
+    if end >= date.max:  # its bound, the first moment of the next day, is no date (OverflowError: a 500, a traceback)
+        raise ValueError(f"the period must end before {date.max}, got {end}")
     return (iso(datetime.combine(start, time(), VN_TZ)), iso(datetime.combine(end + timedelta(days=1), time(), VN_TZ)))
 
 

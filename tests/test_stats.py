@@ -229,6 +229,8 @@ def test_the_period_is_whole_days_in_vietnam_time() -> None:
         "2026-11-01T00:00:00.000+07:00", "2026-12-01T00:00:00.000+07:00")
     with pytest.raises(ValueError, match="ends"):
         stats.period(date(2026, 11, 2), date(2026, 11, 1))
+    with pytest.raises(ValueError, match="9999-12-31"):  # its end, the next day's first moment, is no date
+        stats.period(date(9999, 12, 1), date.max)
 
 
 def test_overdue_from_unanswered_copies_equals_overdue_from_all(traffic: Traffic) -> None:

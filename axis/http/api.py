@@ -339,7 +339,10 @@ class StatsResource(ApiResource):
                 raise AxisError.of(Code.STATS_NOT_YOURS, f"{wanted} is not {agency.key} or registered under it")
             scope = {found.key}
         only = next(iter(scope)) if len(scope) == 1 else None  # one agency: let the store select it
-        start, end = stats.period(first, last)
+        try:
+            start, end = stats.period(first, last)
+        except ValueError as exc:
+            raise AxisError.of(Code.HTTP_BAD_REQUEST, str(exc)) from None
 
         def compute(store: ReadStore) -> stats.Report:
             return stats.report(store.copies(start, end, only), policy.calendar_for, first.isoformat(),

@@ -122,10 +122,18 @@ def test_an_agency_sees_only_its_own_statistics_and_those_under_it(axisd: Axisd)
 
 
 @pytest.mark.parametrize("query", ["", "?from=2026-11-01", "?from=2026-11-30&to=2026-11-01", "?from=1/11/2026&to=x",
-                                   "?from=2025-01-01&to=2026-11-30"])
+                                   "?from=2025-01-01&to=2026-11-30", "?from=9999-12-31&to=9999-12-31",
+                                   "?from=9999-12-01&to=9999-12-31"])
 def test_a_bad_period_is_a_clear_400(axisd: Axisd, query: str) -> None:
     r = axisd.request("GET", f"/v1/stats{query}", as_code=H41)
     assert r.status == 400 and r.json()["error"]["code"] == "http.bad-request"
+
+
+def test_axisctl_stats_refuses_a_period_past_the_last_day_it_can_count(axisd: Axisd,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert axisctl.main(["stats", "--from", "9999-12-30", "--to", "9999-12-31", "--config", str(axisd.config)]) == 1
+    assert "9999-12-31" in capsys.readouterr().err
 
 
 def test_calendars_reload_and_the_gauges_timer_needs_a_restart(axisd: Axisd, capsys: pytest.CaptureFixture[str]) -> None:
