@@ -21,6 +21,7 @@ from zope.interface import implementer
 from axis.agencycode import parse_tolerant
 from axis.config.server import TlsConfig
 from axis.errors import AxisError, Code
+from axis.registry import Agency, Registry, Route
 from axis.signature.trust import AGENCY_CODE_ATTRIBUTE
 
 
@@ -68,16 +69,22 @@ def client_policy(ca: tuple[Path, ...], cert: Path | None, key: Path | None) -> 
     return _ClientPolicy(trust, client)
 
 
-def bind_to_certificate(registry: Any, agency: Any, transport: Any) -> None:
-    """Refuse (``auth.not-your-agency``) a request authenticated as ``agency`` on a connection whose client
-    certificate names another agency."""
+def bind_to_certificate(registry: Registry, principal: Agency | Route, transport: Any) -> None:
+    """Refuse (``auth.not-your-agency``) a request authenticated as ``principal`` on a connection whose client
+    certificate names another agency.
+
+    A lower axis (a route) is never the agency a certificate names, so a connection bound to a registered agency
+    cannot act as one with the route's secret; a lower axis's own certificate may carry its axis code, which no
+    agency registered here has."""
     named = certificate_agency(transport)
     if named is None:
         return
     found = registry.get(named)
-    if found is None or found.key != agency.key:
+    if found is None and isinstance(principal, Route):
+        return
+    if found is None or found.key != principal.key:
         raise AxisError.of(Code.AUTH_NOT_YOUR_AGENCY, f"the TLS client certificate names {named}, the request is "
-                           f"authenticated as {agency.key}")
+                           f"authenticated as {principal.key}")
 
 
 def certificate_agency(transport: Any) -> str | None:

@@ -156,8 +156,7 @@ class VxpResource(Resource):
         if agency is None or agency.credentials.hmac_secret is None:
             raise AxisError.of(Code.VXP_UNKNOWN_SYSTEM, signed.system_id)
         check_signed(signed, raw, claimed, agency.credentials.hmac_secret, headers)
-        if isinstance(agency, Agency):
-            bind_to_certificate(self.service.policy.registry, agency, request.transport)
+        bind_to_certificate(self.service.policy.registry, agency, request.transport)
         body = b""
         if request.content is not None:
             request.content.seek(0)

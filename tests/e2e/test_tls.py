@@ -22,6 +22,7 @@ from test_business_flows import document
 
 from axis.signature import pki
 from axis.signature.trust import AGENCY_CODE_ATTRIBUTE
+from axis.vxp.client import VxpClient
 
 H41, G22, PUSHED, STRANGER = "000.00.00.H41", "000.00.00.G22", "000.00.01.H41", "000.00.02.H41"
 
@@ -198,5 +199,43 @@ def test_required_client_certificates(tmp_path: Path, certs: Pki) -> None:
         assert https(axisd, context(certs, H41), "GET", "/v1/mailbox", token_of(H41))[0] == 200
         with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
             https(axisd, context(certs), "GET", "/healthz")
+    finally:
+        axisd.kill()
+
+
+def test_a_client_certificate_naming_an_agency_binds_the_vxp_door_too_for_a_lower_axis(tmp_path: Path,
+                                                                                        certs: Pki) -> None:
+    """The lower axis of a ``pull`` route signs its VXP calls with the route's secret: on a connection whose client
+    certificate names an agency, that agency is who may act, and it is not the route (whoever holds an agency's
+    certificate and the route's secret would otherwise relay as the lower axis for the whole subtree)."""
+    secret = tmp_path / "peer.hmac"
+    secret.write_bytes(b"federation-secret-of-cao-bang-axis")
+    secret.chmod(0o600)
+    route = (f'[[route]]\nname = "cao-bang"\nprefixes = ["H14"]\ndelivery = "pull"\nvxp_system_id = "axis.h14"\n'
+             f'hmac_secret_file = "{secret}"\n')
+    key, cert = certs.server
+    axisd = Axisd(tmp_path / "axis", [AgencySpec(H41)], routes=route,
+                  server=f'intake_processes = 0\ntls_cert = "{cert}"\ntls_key = "{key}"\nclient_ca = ["{certs.ca}"]')
+    axisd.start()
+    try:
+        peer = VxpClient(f"https://127.0.0.1:{axisd.port}/vxp", "axis.h14", secret.read_bytes())
+
+        def call(ctx: ssl.SSLContext) -> Any:
+            prepared = peer.prepare("getReceivedEdocList", {"messagetype": "edoc"})
+            conn = http.client.HTTPSConnection("127.0.0.1", axisd.port, context=ctx, timeout=20)
+            try:
+                conn.putrequest(prepared.method, prepared.path, skip_accept_encoding=True)
+                for name, value in prepared.headers:
+                    conn.putheader(name, value.encode("utf-8"))
+                conn.putheader("Content-Length", str(len(prepared.body or b"")))
+                conn.endheaders(prepared.body)
+                return json.loads(conn.getresponse().read())
+            finally:
+                conn.close()
+
+        assert call(context(certs))["ErrorCode"] == "0"  # no certificate: the route's secret is enough
+        assert call(context(certs, H41))["ErrorCode"] == "auth.not-your-agency"
+        own = client_with_uids(certs, tmp_path, "lower-axis", "000.00.99.H14")  # its own code, no agency's here
+        assert call(own)["ErrorCode"] == "0"
     finally:
         axisd.kill()
