@@ -250,3 +250,15 @@ def test_overdue_from_unanswered_copies_equals_overdue_from_all(traffic: Traffic
         mine = traffic.store.copies(start, None, agency, unanswered=True)
         assert {(c.message_id, c.recipient) for c in mine} == {
             (c.message_id, c.recipient) for c in waiting if agency in (c.sender, c.recipient)}
+
+
+def test_the_store_selects_the_copies_of_a_set_of_agencies(traffic: Traffic) -> None:
+    """An agency with agencies under it (its stats scope) gets its scope's copies from the store, not every copy
+    of the period to filter in Python: a year of a province's traffic would be held in memory for one request."""
+    start = iso(START)
+    everything = traffic.store.copies(start, None)
+    for scope in ({AGENCIES[0], AGENCIES[1]}, set(AGENCIES[1:]), {AGENCIES[2]}, {"000.00.00.Z99"}):
+        mine = traffic.store.copies(start, None, scope)
+        assert {(c.message_id, c.recipient, c.steps) for c in mine} == {
+            (c.message_id, c.recipient, c.steps) for c in everything if scope & {c.sender, c.recipient}}
+    assert 0 < len(traffic.store.copies(start, None, {AGENCIES[0], AGENCIES[1]})) < len(everything)

@@ -338,7 +338,7 @@ class StatsResource(ApiResource):
             if found is None or found.key not in scope:
                 raise AxisError.of(Code.STATS_NOT_YOURS, f"{wanted} is not {agency.key} or registered under it")
             scope = {found.key}
-        only = next(iter(scope)) if len(scope) == 1 else None  # one agency: let the store select it
+        only = next(iter(scope)) if len(scope) == 1 else frozenset(scope)  # the store selects the scope's copies
         try:
             start, end = stats.period(first, last)
         except ValueError as exc:

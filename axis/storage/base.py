@@ -12,6 +12,7 @@ import dataclasses
 import enum
 import functools
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -295,7 +296,7 @@ class ReadStore(Protocol):
     def trace(self, document_id: str, doc_sender: str | None = None) -> list[MessageView]: ...
     def queue_depths(self) -> list[QueueDepth]: ...
     def dead_letters(self, limit: int) -> list[tuple[PushJob, str | None, str]]: ...
-    def copies(self, start: str, end: str | None, agency: str | None = None,
+    def copies(self, start: str, end: str | None, agency: str | AbstractSet[str] | None = None,
                unanswered: bool = False) -> list[DocumentCopy]: ...
     def within(self, seconds: float) -> AbstractContextManager[None]:
         """Reads inside end with AxisError ``http.timeout`` once ``seconds`` have gone by."""

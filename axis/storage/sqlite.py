@@ -20,6 +20,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -847,17 +848,21 @@ class SqliteStore:
         return [QueueDepth(r[0], r[1], r[2]) for r in self.conn.execute(
             "SELECT priority, count(*), min(accepted_ns) FROM deliveries WHERE state = 'queued' GROUP BY priority")]
 
-    def copies(self, start: str, end: str | None, agency: str | None = None,
+    def copies(self, start: str, end: str | None, agency: str | AbstractSet[str] | None = None,
                unanswered: bool = False) -> list[DocumentCopy]:
         """Every copy of the documents axis accepted from ``start`` until before ``end`` (ISO times), with its
-        business steps; only those ``agency`` sent or received, when given; only those not yet answered with
-        01, 02 or 03, when ``unanswered``."""
+        business steps; only those ``agency`` (one code, or any of a set) sent or received, when given; only those
+        not yet answered with 01, 02 or 03, when ``unanswered``."""
         where = f"{_DOCUMENTS} AND m.accepted_at >= ?" + (" AND m.accepted_at < ?" if end is not None else "")
         params: list[object] = [start] if end is None else [start, end]
         copy_where, copy_params = where, list(params)
+        one: object = agency
+        among = "= ?"
+        if agency is not None and not isinstance(agency, str):  # a set, as one JSON parameter however large
+            one, among = _JSON_LIST(sorted(agency)), "IN (SELECT value FROM json_each(?))"
         if agency is not None:
-            copy_where += " AND (m.sender = ? OR d.recipient = ?)"
-            copy_params += [agency, agency]
+            copy_where += f" AND (m.sender {among} OR d.recipient {among})"
+            copy_params += [one, one]
         if unanswered:
             copy_where += f" AND NOT {_ANSWERED}"
         rows = self.conn.execute(
@@ -871,9 +876,9 @@ class SqliteStore:
         # Unanswered copies need only what can close them (a recall or request and its answer).
         status_where, request_where = where, where
         if agency is not None:
-            status_where += " AND (m.sender = ? OR b.recipient = ?)"
-            request_where += " AND (m.sender = ? OR q.recipient = ?)"
-            params += [agency, agency]
+            status_where += f" AND (m.sender {among} OR b.recipient {among})"
+            request_where += f" AND (m.sender {among} OR q.recipient {among})"
+            params += [one, one]
         if unanswered:
             status_where += " AND b.status_code IN ('13', '15', '16')"
         steps: dict[tuple[str, str, str], list[tuple[str, str]]] = {}
