@@ -91,15 +91,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         if config.vxp.enabled and config.vxp.port == 0:
             print(f"axisd: VXP door on {scheme}://{address.host}:{address.port}{config.vxp.prefix}/", flush=True)
 
+    exit_code = 0
+
     def failed(failure: object) -> None:
+        """A port that cannot be had ends the daemon (exit 2): one that runs without listening would still push and
+        remove what is past retention.  ``listen`` usually fails at once, before the reactor runs."""
+        nonlocal exit_code
         print(f"axisd: cannot listen on {config.server.host}: {failure.getErrorMessage()}",  # type: ignore
               file=sys.stderr, flush=True)
-        reactor.stop()  # type: ignore[attr-defined]
+        exit_code = 2
+        if reactor.running:  # type: ignore[attr-defined]
+            reactor.stop()  # type: ignore[attr-defined]
+        else:
+            reactor.callWhenRunning(reactor.stop)  # type: ignore[attr-defined]
+
+    def remove_pid_file() -> None:
+        """Only our own: the file of another axisd on this data directory is what axisctl reload and restore read."""
+        try:
+            if pid_file.read_text().strip() == str(os.getpid()):
+                pid_file.unlink()
+        except OSError:
+            pass
 
     def stopping() -> object:
         log.info("stopping: no new connections; finishing the %d requests in flight",
                  sum(site.active for site in sites))
-        pid_file.unlink(missing_ok=True)
+        remove_pid_file()
         for listening_port in ports:
             listening_port.stopListening()
         drained = DeferredList([site.drain() for site in sites])
@@ -128,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         endpoint_on(vxp.port).listen(app.vxp_site).addCallbacks(door_listening, failed)
     reactor.run()  # type: ignore[attr-defined]
-    return 0
+    return exit_code
 
 
 if __name__ == "__main__":

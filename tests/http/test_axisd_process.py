@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -87,3 +88,34 @@ def test_a_bad_configuration_is_refused_with_its_reason(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert f"{config}: server.port: expected a positive integer" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def _minimal_config(root: Path) -> Path:
+    config = root / "axisd.toml"
+    (root / "agencies.toml").write_text(AgencySpec(G22).toml(root), encoding="utf-8")
+    config.write_text('[server]\nhost = "127.0.0.1"\nport = 8080\ndata_dir = "var"\nintake_processes = 0\n'
+                      '[axis]\ncode = "000.00.99.H41"\n[registry]\nagencies = ["agencies.toml"]\n')
+    return config
+
+
+def test_a_port_already_taken_ends_axisd_with_an_error(tmp_path: Path) -> None:
+    """It printed 'cannot listen', then logged a ReactorNotRunning traceback and ran on for ever without
+    listening (its pusher and retention working on the store), and exited 0 when stopped."""
+
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.Popen([str(AXISD), "--config", str(_minimal_config(tmp_path)), "--port", str(port)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            pytest.fail("axisd kept running without listening:\n" + out + err)
+    assert proc.returncode != 0
+    assert "cannot listen on 127.0.0.1" in err
+    assert "Traceback" not in out + err and "ReactorNotRunning" not in out + err
+    assert not (tmp_path / "var" / "axisd.pid").exists()
