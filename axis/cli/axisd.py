@@ -29,6 +29,7 @@ from axis.app import PID_FILE, Reloader, build, build_policy, with_data_dir
 from axis.config import AxisConfig, ConfigError, load
 from axis.errors import AxisError
 from axis.http.tls import server_options
+from axis.storage.backup import running_daemon
 
 log = logging.getLogger("axisd")
 
@@ -52,6 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.check_config:
         print(f"axisd: {args.config}: configuration OK ({len(config.registry)} agencies)")
         return 0
+    # One daemon per store: a second would push every queued delivery again, and replace the first's pid file.
+    running = running_daemon(config.server.data_dir)
+    if running is not None and running != os.getpid():
+        print(f"axisd: cannot start: an axisd (pid {running}) already runs on {config.server.data_dir}",
+              file=sys.stderr)
+        return 2
 
     from twisted.internet import reactor
 

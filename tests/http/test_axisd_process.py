@@ -119,3 +119,38 @@ def test_a_port_already_taken_ends_axisd_with_an_error(tmp_path: Path) -> None:
     assert "cannot listen on 127.0.0.1" in err
     assert "Traceback" not in out + err and "ReactorNotRunning" not in out + err
     assert not (tmp_path / "var" / "axisd.pid").exists()
+
+
+def test_a_second_axisd_on_the_same_data_directory_is_refused(tmp_path: Path) -> None:
+    """Two daemons on one store both push every queued delivery and run retention; the second one's pid file
+    replaced the first's (axisctl reload then signalled the second, and removed it on stopping)."""
+    config = _minimal_config(tmp_path)
+    first = subprocess.Popen([str(AXISD), "--config", str(config), "--port", "0"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout is not None
+        for _ in range(50):
+            if "axisd: listening on" in first.stdout.readline():
+                break
+        else:
+            pytest.fail("axisd did not start")
+        pid_file = tmp_path / "var" / "axisd.pid"
+        assert pid_file.read_text().strip() == str(first.pid)
+        second = subprocess.Popen([str(AXISD), "--config", str(config), "--port", "0"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        try:
+            out, err = second.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            second.send_signal(signal.SIGTERM)
+            out, err = second.communicate(timeout=15)
+            pytest.fail("a second axisd ran on the same data directory:\n" + out + err)
+        assert second.returncode == 2
+        assert f"an axisd (pid {first.pid}) already runs on" in err
+        assert "listening" not in out
+        assert pid_file.read_text().strip() == str(first.pid)
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=15) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
