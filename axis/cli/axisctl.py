@@ -38,9 +38,7 @@ from axis.verdict import Checker, CheckOptions
 from axis.vntime import iso, parse_iso
 from axis.vntime import now as vn_now
 
-
-class UsageError(Exception):
-    pass
+UsageError = operate.UsageError
 
 
 def _pins(values: Sequence[str]) -> dict[str, list[Path]]:

@@ -59,6 +59,10 @@ class OperateError(Exception):
     pass
 
 
+class UsageError(Exception):
+    """Bad usage: exit 2."""
+
+
 def _data_dir(args: argparse.Namespace) -> Path:
     """Only ``[server]`` is read: these commands must work while the rest of the configuration is being fixed."""
     if args.data_dir is not None:
@@ -96,7 +100,7 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
 
 def cmd_resend(args: argparse.Namespace) -> int:
     if not args.all and not args.ids:
-        raise OperateError("name the message ids to resend, or --all")
+        raise UsageError("name the message ids to resend, or --all")
     store = _store(args, readonly=False)
     at = iso()
     try:
@@ -106,8 +110,10 @@ def cmd_resend(args: argparse.Namespace) -> int:
             store.record_audit(at, operator(), "resend", f"{which}: {count} requeued")
     finally:
         store.close()
+    if not count and not args.all:
+        raise OperateError(f"no dead letter to requeue among {which} (axisctl dead-letters lists them)")
     print(f"requeued {count} dead letter(s)")
-    return 0 if count or args.all else 1
+    return 0
 
 
 def operator() -> str:

@@ -184,3 +184,15 @@ def test_store_commands_on_a_database_sqlite_cannot_use_print_one_line(tmp_path:
     (tmp_path / "axis.sqlite3").write_bytes(b"this is not an SQLite database, it was damaged" * 100)
     proc = run(*command, "--data-dir", tmp_path, ok=1)
     assert proc.stderr.startswith("axisctl: ") and "not a database" in proc.stderr and len(proc.stderr.splitlines()) == 1
+
+
+def test_resend_without_ids_is_bad_usage_and_one_naming_no_dead_letter_says_so(tmp_path: Path) -> None:
+    """README: the store commands print one line on error and exit 1, 2 for bad usage.  ``resend`` with neither ids
+    nor --all exited 1; ``resend ID`` that requeued nothing exited 1 with no error line at all."""
+    open_database(tmp_path)
+    proc = run("resend", "--data-dir", tmp_path, ok=2)
+    assert proc.stderr == "axisctl: name the message ids to resend, or --all\n"
+    proc = run("resend", "--data-dir", tmp_path, "0123456789abcdef0123456789abcdef", ok=1)
+    assert proc.stderr.startswith("axisctl: ") and len(proc.stderr.splitlines()) == 1
+    assert "no dead letter" in proc.stderr and "0123456789abcdef0123456789abcdef" in proc.stderr
+    assert run("resend", "--data-dir", tmp_path, "--all").stdout == "requeued 0 dead letter(s)\n"
