@@ -73,8 +73,8 @@ class Metrics:
                             registry=r),
             accept_seconds=Histogram("axis_accept_seconds", "From the whole body received to durable (receipt "
                                      "ready)", registry=r, buckets=_LATENCY),
-            signatures=Counter("axis_signature_verdicts", "Signature classes of accepted-for-checking packages",
-                               ["class"], registry=r),
+            signatures=Counter("axis_signature_verdicts", "Signature classes of the packages submitted, accepted "
+                               "or refused", ["class"], registry=r),
             delivered=Counter("axis_deliveries", "Packages delivered (fetched or pushed), by recipient and mode",
                               ["agency", "mode"], registry=r),
             delivery_failures=Counter("axis_delivery_failures", "Failed push or upstream attempts, by recipient",

@@ -24,7 +24,7 @@ from twisted.python.failure import Failure
 
 from axis import business
 from axis.errors import AxisError, Code
-from axis.intake import Intake, Policy, Prepared
+from axis.intake import Intake, Policy, Prepared, Refused
 from axis.metrics import Metrics
 from axis.registry import Agency, Route
 from axis.storage.base import TAKEN_BACK, UNDELIVERED, AckResult, MailboxItem, ReadStore, State, Stored, WriteStore
@@ -222,7 +222,15 @@ class AxisService:
                         hook(prepared)
             return result
 
-        d.addCallback(store)
+        def refused(failure: Failure) -> Failure:
+            """A package refused by its checks had a signature verdict too (an ``invalid`` one always is refused)."""
+            if failure.check(Refused) and failure.value.verdict:
+                signature = failure.value.verdict.get("signature")
+                if isinstance(signature, dict):
+                    self.metrics.observe_signature(signature.get("class"))
+            return failure
+
+        d.addCallbacks(store, refused)
         d.addCallback(accepted)
         return d
 

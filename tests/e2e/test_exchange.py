@@ -154,6 +154,26 @@ def test_identity_and_policy_refusals(world: tuple[Axisd, Receiver, dict]) -> No
     assert "Traceback" not in "".join(axisd.log_lines())
 
 
+def test_signature_verdicts_count_the_refused_packages_too(world: tuple[Axisd, Receiver, dict]) -> None:
+    """axis_signature_verdicts_total counted only packages that passed every check, so an invalid signature (always
+    refused) never appeared in it, nor an absent one refused under signature = "require"."""
+    axisd, _, certs = world
+
+    def verdicts(cls: str) -> float:
+        return axisd.metric(f'axis_signature_verdicts_total{{class="{cls}"}}') or 0.0
+
+    invalid, absent = verdicts("invalid"), verdicts("absent")
+    signed = sign_package(document(G22, (H41,), "000.00.00.G22,2026/11/22,31/VPCP"), certs[G22])
+    tampered = signed.replace(b"31/VPCP", b"32/VPCP", 1)
+    r = axisd.submit(tampered, G22)
+    assert r.status >= 400 and r.json()["error"]["code"].startswith("signature."), r.body
+    assert r.json()["verdict"]["signature"]["class"] == "invalid"
+    assert verdicts("invalid") == invalid + 1
+    r = axisd.submit(document(H41_01, (G22,), "000.00.01.H41,2026/11/22,33/STTTT"), H41_01)
+    assert r.json()["error"]["code"] == "signature.required"
+    assert verdicts("absent") == absent + 1
+
+
 def test_push_to_a_receiver_that_is_down_then_comes_back(world: tuple[Axisd, Receiver, dict]) -> None:
     axisd, receiver, certs = world
     data = sign_package(document(G22, (G12,), "000.00.00.G22,2026/11/22,4/VPCP"), certs[G22])
