@@ -110,6 +110,8 @@ class ApiResource(Resource):
         reactor = self.service.reactor
         if getattr(request, "too_large", False):
             limit = request.channel.site.max_body  # type: ignore[union-attr,attr-defined]
+            if request.path.startswith(b"/v1/packages"):  # a package refused, as any other
+                self.service.metrics.refused.labels(reason=Code.BODY_TOO_LARGE.code).inc()
             self._write(request, error_answer(Problem(Code.BODY_TOO_LARGE, f"limit {limit} bytes")))
             return NOT_DONE_YET
         if request.method not in self.methods:

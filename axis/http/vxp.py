@@ -131,6 +131,8 @@ class VxpResource(Resource):
         operation = operation_of(request.postpath)
         if getattr(request, "too_large", False):
             limit = request.channel.site.max_body  # type: ignore[union-attr,attr-defined]
+            if operation == "sendEdoc":  # a package refused, as any other
+                self.service.metrics.refused.labels(reason=Code.BODY_TOO_LARGE.code).inc()
             self._answer(request, operation, Problem(Code.BODY_TOO_LARGE, f"limit {limit} bytes"))
             return NOT_DONE_YET
         d = maybeDeferred(self._call, request, operation)

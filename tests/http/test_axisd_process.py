@@ -154,3 +154,18 @@ def test_a_second_axisd_on_the_same_data_directory_is_refused(tmp_path: Path) ->
         if first.poll() is None:
             first.kill()
             first.wait()
+
+
+def test_a_package_over_the_size_limit_is_counted_as_refused(daemon: str) -> None:
+    """axis_packages_refused_total{reason} counts every package refused; one over max_package_bytes (413) was
+    answered before anything counted it, on both doors."""
+    big = b"<x>" + b"a" * 300_000 + b"</x>"
+    status, body = post(daemon + "v1/packages", big)
+    assert status == 413 and body["error"]["code"] == "body.too-large"
+    request = urllib.request.Request(daemon + "vxp/sendEdoc", data=big, method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 413
+    with urllib.request.urlopen(daemon + "metrics", timeout=10) as response:
+        metrics = response.read().decode()
+    assert 'axis_packages_refused_total{reason="body.too-large"} 2.0' in metrics
