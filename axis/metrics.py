@@ -65,8 +65,9 @@ class Metrics:
             registry=r,
             checked=Counter("axis_packages_checked", "Packages checked on /v1/check, by kind and result (ok or the "
                             "first error code)", ["kind", "result"], registry=r),
-            check_seconds=Histogram("axis_package_check_seconds", "Time to read, validate and verify a package",
-                                    registry=r, buckets=(0.0005, *_LATENCY)),
+            check_seconds=Histogram("axis_package_check_seconds", "Time to read, validate and verify a package on "
+                                    "/v1/check (submitted packages: axis_accept_seconds)", registry=r,
+                                    buckets=(0.0005, *_LATENCY)),
             accepted=Counter("axis_packages_accepted", "Packages accepted and stored durably, by kind", ["kind"],
                              registry=r),
             refused=Counter("axis_packages_refused", "Packages refused, by the first error code", ["reason"],
