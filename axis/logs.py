@@ -16,7 +16,7 @@ from twisted.logger import STDLibLogObserver, globalLogBeginner
 
 from axis.vntime import VN_TZ
 
-_EXTRA = ("message_id", "agency", "event")
+_EXTRA = ("message_id", "agency", "event", "upstream_doc_id")
 
 
 class JsonFormatter(logging.Formatter):
