@@ -28,7 +28,7 @@ from axis.intake import Intake, Policy, Prepared, Refused
 from axis.metrics import Metrics
 from axis.registry import Agency, Route
 from axis.storage.base import TAKEN_BACK, UNDELIVERED, AckResult, MailboxItem, ReadStore, State, Stored, WriteStore
-from axis.storage.sqlite import SqliteStore
+from axis.storage.sqlite import SqliteStore, checkpoint
 from axis.storage.writer import Writer
 from axis.vntime import iso, parse_iso
 from axis.vntime import now as vn_now
@@ -142,6 +142,11 @@ class AxisService:
             for store in self._readers:
                 store.close()
             self._readers.clear()
+        if self.writer.broken is None:  # after a failed fsync, only a restart's recovery decides what is on disk
+            try:
+                checkpoint(self.db_path)
+            except sqlite3.Error as exc:
+                log.warning("stopping: the WAL could not be checkpointed into the database file: %s", exc)
 
     # -- the store, from the reactor
 

@@ -251,6 +251,17 @@ def open_database(data_dir: Path) -> Path:
     return path
 
 
+def checkpoint(path: Path) -> None:
+    """Copy the WAL back into the database file and empty it, once every connection of the daemon is closed (none of
+    them does it by itself: the writer's closes before the readers', which are read-only): a database file copied
+    while axisd is stopped then holds everything.  Best effort: a reader of another process (a backup) may hold it."""
+    conn = sqlite3.connect(f"file:{path}", uri=True, timeout=1)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    finally:
+        conn.close()
+
+
 PRIORITY_LEVELS = 5  # OtherInfo/Priority 0–4 (the reader refuses anything else)
 _MAILBOX_COLUMNS = ("m.id, m.kind, m.sender, m.document_id, m.status_code, m.priority, m.size, m.sha256, "
                     "m.accepted_at, d.state")
