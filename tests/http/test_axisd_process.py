@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -169,3 +170,30 @@ def test_a_package_over_the_size_limit_is_counted_as_refused(daemon: str) -> Non
     with urllib.request.urlopen(daemon + "metrics", timeout=10) as response:
         metrics = response.read().decode()
     assert 'axis_packages_refused_total{reason="body.too-large"} 2.0' in metrics
+
+
+def test_a_stale_pid_file_naming_the_process_that_started_axisd_does_not_stop_it(tmp_path: Path) -> None:
+    """After a crash the pid file stays; in a container, say, its number may now be the shell that starts axisd
+    (whose command line names axisd): that is not another axisd on the data directory."""
+    config = _minimal_config(tmp_path)
+    (tmp_path / "var").mkdir()
+    shell = subprocess.Popen(["sh", "-c", f"'{AXISD}' --config '{config}' --port 0; true"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    (tmp_path / "var" / "axisd.pid").write_text(f"{shell.pid}\n")  # before axisd has even imported its modules
+    try:
+        assert shell.stdout is not None
+        for _ in range(50):
+            line = shell.stdout.readline()
+            if "axisd: listening on" in line or not line:
+                break
+        assert "axisd: listening on" in line, shell.stderr.read() if shell.poll() is not None else line
+    finally:
+        daemon_pid = int((tmp_path / "var" / "axisd.pid").read_text()) if (tmp_path / "var" / "axisd.pid").exists() \
+            else None
+        if daemon_pid is not None and daemon_pid != shell.pid:
+            os.kill(daemon_pid, signal.SIGTERM)
+        try:
+            shell.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            shell.kill()
+            shell.wait()
