@@ -841,6 +841,11 @@ class SqliteStore:
         scheduled after ``horizon_ns`` was scheduled before the clock was set back: it is due too."""
         due = "d.state = 'queued' AND d.mode != 'pull' AND d.mode != 'peer' AND (d.next_attempt_ns <= ?" + (
             " OR d.next_attempt_ns > ?) " if horizon_ns is not None else ") ")
+        # Along a route one attempt carries every queued copy behind it (:meth:`_carried`): one job per package and
+        # route, or the copies of a transfer in flight fill the batch and no other delivery starts meanwhile.
+        due += ("AND (d.mode != 'upstream' OR d.recipient = (SELECT min(u.recipient) FROM deliveries u "
+                "WHERE u.message_seq = d.message_seq AND u.mode = 'upstream' AND u.target = d.target "
+                "AND u.state = 'queued')) ")
         times: tuple[int, ...] = (now_ns,) if horizon_ns is None else (now_ns, horizon_ns)
         if busy:
             due += f"AND d.target NOT IN ({','.join('?' * len(busy))}) "

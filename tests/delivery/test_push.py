@@ -3,9 +3,13 @@ clock set forward or back."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from daemon import AgencySpec, Axisd, Receiver
+from packages import edoc
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.task import Clock
 
@@ -83,3 +87,43 @@ def test_the_ledger_and_the_log_write_a_push_url_without_its_query() -> None:
     from axis.delivery.push import _shown
     assert _shown("https://qlvb.example.vn/axis/in?token=s3cret") == "https://qlvb.example.vn/axis/in?…"
     assert _shown("http://127.0.0.1:9/in") == "http://127.0.0.1:9/in"
+
+
+def test_a_slow_route_attempt_for_many_copies_does_not_hold_up_every_other_delivery(tmp_path: Path) -> None:
+    """One attempt carries every copy behind a route (a4b9355), yet each copy was still a due job of its own: a
+    circular to more agencies behind the route than ``concurrency`` filled every poll's batch with jobs of the one
+    transfer in flight, all skipped, so no other delivery (a push to an agency here) started until it ended."""
+    sender, pushed = "000.00.01.H41", "000.00.02.H41"
+    behind = tuple(f"000.00.00.G{n:02d}" for n in range(1, 9))  # 8 copies behind the route, concurrency 4
+    slow = Receiver(on_post=lambda _: time.sleep(4))  # the relay answers after 4 s (the timeout is 5 s)
+    here = Receiver()
+    slow.up()
+    here.up()
+    routes = f'[[route]]\nname = "relay"\nprefixes = ["G"]\ndelivery = "push"\nurl = "{slow.url}"\n'
+    axisd = Axisd(tmp_path, [AgencySpec(sender), AgencySpec(pushed, delivery="push", push_url=here.url)],
+                  routes=routes, server="intake_processes = 0", extra="concurrency = 4\n")
+    axisd.start()
+    try:
+        r = axisd.submit(edoc(sender=_from(sender), to=behind, document_id=_doc_id(f"{sender},2026/11/22,1/CV")),
+                         sender)
+        assert r.status == 202, r.body
+        axisd.wait_for(lambda: slow.received, what="the attempt along the route under way")
+        r = axisd.submit(edoc(sender=_from(sender), to=(pushed,), document_id=_doc_id(f"{sender},2026/11/22,2/CV")),
+                         sender)
+        assert r.status == 202, r.body
+        started = time.monotonic()
+        axisd.wait_for(lambda: here.received, timeout=10, what="the push to the agency here")
+        assert time.monotonic() - started < 2.5, "the push waited for the route's attempt to end"
+        assert len(slow.received) == 1  # still one attempt for the eight copies
+    finally:
+        axisd.kill()
+        slow.down()
+        here.down()
+
+
+def _from(code: str) -> str:
+    return f"<edXML:From><edXML:OrganId>{code}</edXML:OrganId><edXML:OrganName>Cơ quan gửi</edXML:OrganName></edXML:From>"
+
+
+def _doc_id(doc_id: str) -> str:
+    return f"<edXML:DocumentId>{doc_id}</edXML:DocumentId>"
