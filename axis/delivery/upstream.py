@@ -226,7 +226,8 @@ class UpstreamPoller:
             return (yield self._acknowledge(link, doc_id, "fail", reason))
         except UpstreamRefused as exc:  # refused for this one (the link answers): the next may come
             log.warning("upstream %s: cannot fetch %s: %s", route.name, doc_id, exc, extra=extra)
-            return None
+            # unless the upstream is in trouble of its moment (draining, its disk full): it refuses the rest alike
+            return False if exc.code in TRANSIENT else None
         except (TypeError, binascii.Error, ValueError) as exc:  # an answer that is not a package
             log.warning("upstream %s: cannot fetch %s: getEdoc answer: %s", route.name, doc_id, exc, extra=extra)
             return None

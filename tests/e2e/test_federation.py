@@ -265,6 +265,7 @@ class VxpUpstream:
         self.delay = delay
         self.mailbox = dict(mailbox or {})  # docId -> its getEdoc answer; listed (as edoc) until acknowledged
         self.acks: list[tuple[str, str]] = []
+        self.asked: list[str] = []  # the operations called, in order
         self.port = free_port()
         outer = self
 
@@ -274,6 +275,7 @@ class VxpUpstream:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 answer: dict[str, Any] = {"status": "OK", "ErrorCode": "0", "ErrorDesc": ""}
+                outer.asked.append(self.path.rsplit("/", 1)[-1])
                 if self.path.endswith("/sendEdoc"):
                     time.sleep(outer.delay)
                     outer.sent.append(body)
@@ -378,6 +380,27 @@ def test_one_package_the_upstream_cannot_hand_over_does_not_hold_up_the_rest(tmp
         province.wait_for(lambda: any(d == "too-long" for d, _ in upstream.acks), what="the long one refused")
         assert ("too-long", "fail") in upstream.acks
         assert {d for d, _ in upstream.acks} == {"good", "too-long"}  # the others wait upstream
+    finally:
+        province.kill()
+        upstream.close()
+
+
+def test_an_upstream_in_trouble_of_its_own_moment_ends_the_pass_at_its_first_refused_fetch(tmp_path: Path) -> None:
+    """An upstream axisd that drains (http.stopping, answered in the SDK's envelope since d088eb2) or whose disk is
+    full refuses every getEdoc for the same reason: the pass stops at the first (as for a link in trouble) instead of
+    asking for, and logging, every item of the mailbox in turn at each poll."""
+    stopping = {"status": "FAIL", "ErrorCode": "http.stopping", "ErrorDesc": "The server is stopping"}
+    upstream = VxpUpstream(mailbox={f"doc-{n}": stopping for n in range(5)})
+    (tmp_path / "secrets").mkdir()
+    province = Axisd(tmp_path / "province", [AgencySpec(SO_TTTT)], routes=upstream_route(tmp_path / "secrets",
+                                                                                         upstream.port),
+                     axis_code=PROVINCE_AXIS, server="intake_processes = 0", extra="upstream_poll_interval = 0.3\n")
+    province.start()
+    try:
+        province.wait_for(lambda: upstream.asked.count("getReceivedEdocList") >= 3, what="three polls")
+        asked = list(upstream.asked)
+        passes = "".join("L" if op == "getReceivedEdocList" else "g" if op == "getEdoc" else "" for op in asked)
+        assert "gg" not in passes, passes  # one refused getEdoc ends the pass
     finally:
         province.kill()
         upstream.close()
