@@ -257,9 +257,12 @@ def checkpoint(path: Path) -> None:
     while axisd is stopped then holds everything.  Best effort: a reader of another process (a backup) may hold it."""
     conn = sqlite3.connect(f"file:{path}", uri=True, timeout=1)
     try:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        busy, pages, copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     finally:
         conn.close()
+    if busy:  # SQLite says so in the row, not with an error: the caller must hear it
+        raise sqlite3.OperationalError(f"busy: another connection (a backup?) reads the database; {copied} of "
+                                       f"{pages} WAL pages copied")
 
 
 PRIORITY_LEVELS = 5  # OtherInfo/Priority 0–4 (the reader refuses anything else)
