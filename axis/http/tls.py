@@ -18,11 +18,10 @@ from twisted.web.client import BrowserLikePolicyForHTTPS
 from twisted.web.iweb import IPolicyForHTTPS
 from zope.interface import implementer
 
-from axis.agencycode import parse_tolerant
 from axis.config.server import TlsConfig
 from axis.errors import AxisError, Code
 from axis.registry import Agency, Registry, Route
-from axis.signature.trust import AGENCY_CODE_ATTRIBUTE
+from axis.signature.trust import agency_of
 
 
 def _certificates(files: tuple[Path, ...]) -> list[ssl.Certificate]:
@@ -91,7 +90,7 @@ def certificate_agency(transport: Any) -> str | None:
     """The agency code a TLS client certificate names, or None (no TLS, no certificate, no UID that is a code).
 
     Government certificates also carry personal and tax numbers as UID (``CMND:…``, ``MST:…``), before or instead
-    of the agency's code: the first UID that is an agency code (in any form a package may use) is the one, as for
+    of the agency's code: the first UID that is a registrable agency code (either grammar) is the one, as for
     signing certificates (:func:`axis.signature.trust.agency_of`).  Reading the first UID whatever it held locked an
     agency out behind its own tax number, and refused a personal certificate that names no agency at all."""
     get = getattr(transport, "getPeerCertificate", None)
@@ -101,11 +100,6 @@ def certificate_agency(transport: Any) -> str | None:
     cert = peer.to_cryptography() if hasattr(peer, "to_cryptography") else None
     if cert is None:
         return None
-    for attribute in cert.subject.get_attributes_for_oid(AGENCY_CODE_ATTRIBUTE):
-        value = attribute.value if isinstance(attribute.value, str) else attribute.value.decode("utf-8", "replace")
-        try:
-            parse_tolerant(value)
-        except AxisError:
-            continue
-        return value
-    return None
+    # The very reading of signing certificates: a registrable code (strict), not whatever a tolerant reading takes (a
+    # tax number written bare, a VXP system id).
+    return agency_of(cert)

@@ -170,6 +170,18 @@ def test_a_uid_that_is_no_agency_code_does_not_bind_the_connection(world: tuple[
     assert https(axisd, unregistered, "GET", "/v1/mailbox", token_of(H41))[0] == 403
 
 
+def test_a_uid_that_only_the_tolerant_reading_takes_for_a_code_does_not_bind_the_connection(
+        world: tuple[Axisd, TlsReceiver, TlsReceiver], certs: Pki, tmp_path: Path) -> None:
+    """A tax number written bare (``0101234567``) or a VXP system id is no registrable agency code, and a signing
+    certificate is not bound by it (:func:`axis.signature.trust.agency_of`, strict codes): the TLS reading took the
+    first UID any tolerant reading accepted, so such a UID before the agency's code locked the agency out."""
+    axisd, _, _ = world
+    for stem, uid in (("bare-tax", "0101234567"), ("system-id", "vxp.saas.03")):
+        ctx = client_with_uids(certs, tmp_path, stem, uid, H41)
+        status, body = https(axisd, ctx, "GET", "/v1/mailbox", token_of(H41))
+        assert status == 200, (uid, body)
+
+
 def test_pushes_go_over_https_to_receivers_axis_trusts(world: tuple[Axisd, TlsReceiver, TlsReceiver],
                                                        certs: Pki) -> None:
     axisd, good, strange = world
