@@ -137,7 +137,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     def stopping() -> object:
         log.info("stopping: no new connections; finishing the %d requests in flight",
                  sum(site.active for site in sites))
-        remove_pid_file()
         for listening_port in ports:
             listening_port.stopListening()
         drained = DeferredList([site.drain() for site in sites])
@@ -150,7 +149,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log.warning("stopping: %d requests still unanswered", sum(site.active for site in sites))
             return DeferredList([site.close_connections(reactor) for site in sites])
         drained.addBoth(drained_or_not)
-        return drained.addBoth(lambda _: app.stop())
+
+        def stopped(result: object) -> object:
+            # Only now: until the store is closed (and its WAL checkpointed) axisd still writes to the data directory,
+            # and the pid file is what axisctl restore and another axisd's start guard look for.
+            remove_pid_file()
+            return result
+        return drained.addBoth(lambda _: app.stop()).addBoth(stopped)
 
     app.start()
     reactor.addSystemEventTrigger("before", "shutdown", stopping)  # type: ignore[attr-defined]

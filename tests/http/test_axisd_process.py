@@ -7,8 +7,11 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -197,3 +200,54 @@ def test_a_stale_pid_file_naming_the_process_that_started_axisd_does_not_stop_it
         except subprocess.TimeoutExpired:
             shell.kill()
             shell.wait()
+
+
+def test_the_pid_file_stays_until_axisd_has_stopped(tmp_path: Path) -> None:
+    """The pid file is what axisctl restore and a second axisd's start guard look for: it was removed when SIGTERM
+    came, before the drain and the clean stop's WAL checkpoint, so while the daemon still wrote to the store (and
+    would checkpoint its WAL into the file), both guards saw no axisd running."""
+    from axis.storage.backup import running_daemon
+
+    config = _minimal_config(tmp_path)
+    proc = subprocess.Popen([str(AXISD), "--config", str(config), "--port", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    lock = None
+    try:
+        assert proc.stdout is not None
+        for _ in range(50):
+            match = re.search(r"listening on (http://127\.0\.0\.1:\d+/)", proc.stdout.readline())
+            if match:
+                break
+        else:
+            pytest.fail("axisd did not start")
+        data_dir = tmp_path / "var"
+        lock = sqlite3.connect(data_dir / "axis.sqlite3", isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")  # another process holds the write lock: the package waits (up to 10 s)
+        answers: list[int] = []
+        sender = threading.Thread(target=lambda: answers.append(post(f"{match.group(1)}v1/packages",
+                                                                     edoc(sender=_from(G22), to=(G22,)))[0]))
+        sender.start()
+        time.sleep(1.0)  # the request is in flight, held by the lock
+        proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:  # draining: the package in flight is not answered yet
+            seen = running_daemon(data_dir)
+            if answers or proc.poll() is not None:
+                break
+            assert seen == proc.pid, "the pid file went while axisd still ran"
+            time.sleep(0.05)
+        assert proc.poll() is None and not answers  # still draining all along: the checks above meant something
+        lock.execute("ROLLBACK")
+        sender.join(timeout=20)
+        assert proc.wait(timeout=20) == 0
+        assert not (data_dir / "axisd.pid").exists()  # removed once stopped
+    finally:
+        if lock is not None:
+            lock.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _from(code: str) -> str:
+    return f"<edXML:From><edXML:OrganId>{code}</edXML:OrganId><edXML:OrganName>Cơ quan gửi</edXML:OrganName></edXML:From>"
