@@ -135,7 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             pass
 
     def stopping() -> object:
-        log.info("stopping: no new connections; finishing the %d requests in flight",
+        # No reload while stopping: it would start intake processes and write to the store being closed.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        log.info("stopping: no new connections; finishing the %d requests in flight (SIGHUP is ignored now)",
                  sum(site.active for site in sites))
         for listening_port in ports:
             listening_port.stopListening()

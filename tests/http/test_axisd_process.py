@@ -203,7 +203,7 @@ def test_a_stale_pid_file_naming_the_process_that_started_axisd_does_not_stop_it
 
 
 def test_the_pid_file_stays_until_axisd_has_stopped(tmp_path: Path) -> None:
-    """The pid file is what axisctl restore and a second axisd's start guard look for: it was removed when SIGTERM
+    """A SIGHUP during the stop is ignored (a reload would start intake processes and write to the store).  The pid file is what axisctl restore and a second axisd's start guard look for: it was removed when SIGTERM
     came, before the drain and the clean stop's WAL checkpoint, so while the daemon still wrote to the store (and
     would checkpoint its WAL into the file), both guards saw no axisd running."""
     from axis.storage.backup import running_daemon
@@ -229,6 +229,8 @@ def test_the_pid_file_stays_until_axisd_has_stopped(tmp_path: Path) -> None:
         sender.start()
         time.sleep(1.0)  # the request is in flight, held by the lock
         proc.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGHUP)  # a reload asked during the drain: nothing new starts while axisd stops
         deadline = time.monotonic() + 2.0
         while time.monotonic() < deadline:  # draining: the package in flight is not answered yet
             seen = running_daemon(data_dir)
@@ -241,6 +243,9 @@ def test_the_pid_file_stays_until_axisd_has_stopped(tmp_path: Path) -> None:
         sender.join(timeout=20)
         assert proc.wait(timeout=20) == 0
         assert not (data_dir / "axisd.pid").exists()  # removed once stopped
+        assert proc.stderr is not None
+        log = proc.stdout.read() + proc.stderr.read()
+        assert "stopping" in log and "configuration reload" not in log, log
     finally:
         if lock is not None:
             lock.close()
