@@ -115,6 +115,7 @@ class Axisd:
         self.proc = subprocess.Popen([str(AXISD), "--config", str(self.config), "--port", str(self.port)],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         found = threading.Event()
+        self.door = threading.Event()
 
         def pump() -> None:
             assert self.proc is not None and self.proc.stdout is not None
@@ -124,6 +125,8 @@ class Axisd:
                 if m:
                     self.port = int(m.group(1))
                     found.set()
+                if line.startswith("axisd: VXP door on "):
+                    self.door.set()
 
         threading.Thread(target=pump, daemon=True).start()
         deadline = time.monotonic() + timeout
@@ -131,6 +134,11 @@ class Axisd:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.kill()
                 raise AssertionError("axisd did not start:\n" + "".join(self.output))
+
+    def wait_for_door(self, timeout: float = 30.0) -> None:
+        """Until the VXP door listens: on a port of its own it may do so after the main port."""
+        if not self.door.wait(timeout):
+            raise AssertionError("the VXP door did not start:\n" + "".join(self.output))
 
     def stop(self, timeout: float = 20.0) -> int:
         assert self.proc is not None

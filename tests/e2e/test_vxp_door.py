@@ -268,6 +268,7 @@ def test_every_answer_under_the_door_has_the_sdk_envelope(tmp_path: Path) -> Non
                    extra=f"[vxp]\nport = {door_port}\n")
     daemon.start()
     try:
+        daemon.wait_for_door()  # its own port listens once the main one does, not before start() returns
         main_port = daemon.port
         door = VxpClient(f"http://127.0.0.1:{door_port}/vxp", SYSTEMS[G22], SECRETS[G22])
         assert door.call("countReceiveEdoc")["ErrorCode"] == "0"  # the door itself is there
