@@ -26,8 +26,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 from packages import full_edoc
-from signxml import XMLSigner
+from signxml import SignatureConfiguration, XMLSigner, XMLVerifier
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
+from signxml.exceptions import InvalidDigest, InvalidSignature
 
 from axis.edxml import reader, xmlsafe
 from axis.signature import pki
@@ -233,6 +234,16 @@ def judge(data: bytes, trust: TrustStore, *, clock: Callable[[], datetime] | Non
     return Checker(trust, options, clock=clock).check(data)
 
 
+def signxml_accepts(data: bytes, cert: Any) -> bool:
+    """signxml's own opinion, with the certificate given and the signature where axis requires it."""
+    config = SignatureConfiguration(location=HEADER_LOCATION, expect_references=1)
+    try:
+        XMLVerifier().verify(data, x509_cert=cert, expect_config=config)
+    except (InvalidDigest, InvalidSignature):
+        return False
+    return True
+
+
 def verify_only(data: bytes, trust: TrustStore, *, sender: str | None = SENDER, at: datetime | None = None,
                 options: SignatureOptions = SignatureOptions()) -> SignatureVerdict:
     """``axis.signature.verify.check`` alone, on the tree the reader parses."""
@@ -309,6 +320,6 @@ def kit() -> types.SimpleNamespace:
         "QCVN", "DSIG", "SENDER", "HEADER_LOCATION", "FROM_ELEMENT", "package", "pdf_bytes", "replace_once", "tree",
         "serialize", "mutate", "header", "message_header", "signature", "ds", "flip_base64", "signatures_in",
         "canonical", "sign_with_signxml", "resign_signed_info", "judge", "verify_only", "assert_refused",
-        "assert_valid",
+        "assert_valid", "signxml_accepts",
     )
     return types.SimpleNamespace(**{name: globals()[name] for name in names})
