@@ -307,12 +307,16 @@ class VxpUpstream:
         self.server.server_close()
 
 
+def province_under(tmp_path: Path, upstream: VxpUpstream, extra: str) -> Axisd:
+    """A province axis (not started) whose national route goes to ``upstream``, checking packages in its own threads."""
+    (tmp_path / "secrets").mkdir()
+    return Axisd(tmp_path / "province", [AgencySpec(SO_TTTT)], routes=upstream_route(tmp_path / "secrets", upstream.port),
+                 axis_code=PROVINCE_AXIS, server="intake_processes = 0", extra=extra)
+
+
 def test_a_package_for_two_agencies_upstream_is_sent_up_once(tmp_path: Path) -> None:
     upstream = VxpUpstream(delay=0.5)  # slow enough that both copies' attempts would overlap
-    (tmp_path / "secrets").mkdir()
-    province = Axisd(tmp_path / "province", [AgencySpec(SO_TTTT)], routes=upstream_route(tmp_path / "secrets",
-                                                                                         upstream.port),
-                     axis_code=PROVINCE_AXIS, server="intake_processes = 0", extra="upstream_poll_interval = 5\n")
+    province = province_under(tmp_path, upstream, "upstream_poll_interval = 5\n")
     province.start()
     try:
         doc = f"{SO_TTTT},2026/11/22,14/STTTT"
@@ -367,11 +371,7 @@ def test_one_package_the_upstream_cannot_hand_over_does_not_hold_up_the_rest(tmp
         "garbage": {"status": "OK", "ErrorCode": "0", "ErrorDesc": "", "data": "%%% not base64 %%%"},
         "too-long": {"status": "OK", "ErrorCode": "0", "ErrorDesc": "", "data": "A" * (4 * 1024 * 1024 + 65536)},
         "good": good})
-    (tmp_path / "secrets").mkdir()
-    province = Axisd(tmp_path / "province", [AgencySpec(SO_TTTT)], routes=upstream_route(tmp_path / "secrets",
-                                                                                         upstream.port),
-                     axis_code=PROVINCE_AXIS, server="intake_processes = 0",
-                     extra="upstream_poll_interval = 0.3\n[limits]\nmax_package_bytes = 8192\n")
+    province = province_under(tmp_path, upstream, "upstream_poll_interval = 0.3\n[limits]\nmax_package_bytes = 8192\n")
     # (the parser's limit: the good package is smaller, and a getEdoc answer over 4 MiB + 16 KiB is not read)
     province.start()
     try:
@@ -391,10 +391,7 @@ def test_an_upstream_in_trouble_of_its_own_moment_ends_the_pass_at_its_first_ref
     asking for, and logging, every item of the mailbox in turn at each poll."""
     stopping = {"status": "FAIL", "ErrorCode": "http.stopping", "ErrorDesc": "The server is stopping"}
     upstream = VxpUpstream(mailbox={f"doc-{n}": stopping for n in range(5)})
-    (tmp_path / "secrets").mkdir()
-    province = Axisd(tmp_path / "province", [AgencySpec(SO_TTTT)], routes=upstream_route(tmp_path / "secrets",
-                                                                                         upstream.port),
-                     axis_code=PROVINCE_AXIS, server="intake_processes = 0", extra="upstream_poll_interval = 0.3\n")
+    province = province_under(tmp_path, upstream, "upstream_poll_interval = 0.3\n")
     province.start()
     try:
         province.wait_for(lambda: upstream.asked.count("getReceivedEdocList") >= 3, what="three polls")
