@@ -45,7 +45,8 @@ URL), but nobody can log in as it until a credential is added.  Errors name the 
 ``dir.csv: line 17, push_url: required when delivery = "push"``.
 
 Every error names the file, the key and the problem; an agency registered twice (in any grammar,
-in any two files) is refused naming both places.  Secrets (HMAC secrets, and tokens pasted where
+in any two files), and a token or an HMAC secret given to two agencies or routes (whoever holds a
+shared secret can sign as either), are refused naming both places.  Secrets (HMAC secrets, and tokens pasted where
 their hash belongs) never appear in a message.
 """
 
@@ -251,6 +252,7 @@ class _Registry:
         self.default_policy = default_policy
         self.calendars = calendars  # the names of [deadlines.calendars] an agency may name
         self.system_ids: dict[str, str] = {}  # vxp_system_id -> where it was first given
+        self.secrets: dict[bytes, str] = {}  # HMAC secret -> where it was first given (kept in memory only)
         # One item per agency in each list (parallel lists: no tuple per agency for the collector to walk)
         self.agencies: list[Agency] = []
         self.keys: list[str] = []  # canonical code
@@ -261,6 +263,16 @@ class _Registry:
         self.routes: list[Route] = []
         self.route_places: list[tuple[Path, str]] = []
         self.prefixes: dict[str, tuple[str, str]] = {}  # route key -> (prefix as written, place)
+
+    def shared_secret(self, secret: bytes | None, place: str) -> str | None:
+        """Where another agency or route was given ``secret``, else None (and ``place`` now holds it).
+
+        HMAC authentication names the agency and proves it with the secret: two that share one can each sign
+        requests as the other, so the second is refused like a token used twice."""
+        if secret is None:
+            return None
+        first = self.secrets.setdefault(secret, place)
+        return None if first == place else f"the same HMAC secret is already used at {first}"
 
     def start_file(self, path: Path) -> None:
         self.files.append((len(self.agencies), path))
@@ -345,6 +357,12 @@ class _Registry:
 
 # -- TOML agency files
 
+def _claim_secret(reg: _Registry, s: _Section, path: Path, credentials: Credentials) -> None:
+    problem = reg.shared_secret(credentials.hmac_secret, f"{path}: {s.name}")
+    if problem is not None:
+        raise s.error("hmac_secret_file" if s.has("hmac_secret_file") else "hmac_secret_env", problem)
+
+
 def _credentials(s: _Section) -> Credentials:
     token = s.get("token_sha256", str, None)
     secret_file, secret_env = s.get("hmac_secret_file", str, None), s.get("hmac_secret_env", str, None)
@@ -426,6 +444,7 @@ def _read_agency(path: Path, index: int, table: Any, reg: _Registry) -> None:
     if not credentials:
         raise s.error("token_sha256", "an agency needs a credential: token_sha256, hmac_secret_file or "
                                       "hmac_secret_env ('axisctl token' makes a token and its hash)")
+    _claim_secret(reg, s, path, credentials)
     system_id = s.text("vxp_system_id")
     if system_id is not None:
         if credentials.hmac_secret is None:
@@ -501,6 +520,7 @@ def _read_route(path: Path, index: int, table: Any, reg: _Registry) -> None:
             if system_id in reg.system_ids:
                 raise s.error("vxp_system_id", f"{system_id!r} is already used at {reg.system_ids[system_id]}")
             reg.system_ids[system_id] = f"{path}: {s.name}"
+    _claim_secret(reg, s, path, credentials)
     s.done()
     reg.routes.append(Route(name=name, prefixes=tuple(prefixes), url=url, credentials=credentials,
                             delivery=delivery, vxp_system_id=system_id, signature_policy=policy))
@@ -639,6 +659,9 @@ def _read_rows(path: Path, reader: Any, reg: _Registry) -> None:
                             secret = envs[env] = _secret_from_env(env)
                         except ValueError as exc:
                             raise error("hmac_secret_env", str(exc)) from None
+                    shared = reg.shared_secret(secret, f"{path}: line {reader.line_num}")
+                    if shared is not None:
+                        raise error("hmac_secret_env", shared)
                 credentials = make_credentials(token_sha256=digest, hmac_secret=secret)
             else:
                 credentials = _NO_CREDENTIALS  # allowed here: a directory entry not yet connected

@@ -176,6 +176,14 @@ PUSH_URL = "http://127.0.0.1:8091/inbox"
      "000.00.00.H41 is already registered at {dir}/agencies.toml: agency[1] (H41)"),
     (agency("H41") + agency("H42", TOKEN_A), "agency[2] (H42).token_sha256",
      "the same token_sha256 is already used at {dir}/agencies.toml: agency[1] (H41)"),
+    # HMAC authentication names the agency and proves it with the secret: a shared secret lets either sign as the other
+    (agency("H41", token=None, hmac_secret_file="s.key") + agency("H42", token=None, hmac_secret_file="t.key"),
+     "agency[2] (H42).hmac_secret_file", "the same HMAC secret is already used at {dir}/agencies.toml: agency[1] (H41)"),
+    (agency("H41", token=None, hmac_secret_file="s.key") + agency("H42", TOKEN_B, hmac_secret_env="AXIS_TEST_SECRET"),
+     "agency[2] (H42).hmac_secret_env", "the same HMAC secret is already used at {dir}/agencies.toml: agency[1] (H41)"),
+    (agency("H41", hmac_secret_file="s.key") + "[[route]]\nname = \"n\"\nprefixes = [\"G\"]\ndelivery = \"vxp\"\n"
+     "url = \"http://u/vxp\"\nvxp_system_id = \"axis.h41\"\nhmac_secret_file = \"s.key\"\n",
+     "route[1] (n).hmac_secret_file", "the same HMAC secret is already used at {dir}/agencies.toml: agency[1] (H41)"),
     ("[agency]\ncode = \"H41\"\n", "agency", "array of tables"),
     ("[agencies]\n", "agencies", "unknown section"),
     (agency("H41") + "[[route]]\nname = \"n\"\nprefixes = [\"G\"]\n", "route[1] (n).url", "required"),
@@ -206,13 +214,17 @@ PUSH_URL = "http://127.0.0.1:8091/inbox"
      "prefixes = [\"H42\"]\ndelivery = \"pull\"\nvxp_system_id = \"vxp.saas.03\"\nhmac_secret_file = \"s.key\"\n",
      "route[1] (n).vxp_system_id", "'vxp.saas.03' is already used at {dir}/agencies.toml: agency[1] (H41)"),
 ])
-def test_agency_file_errors_name_file_key_and_problem(tmp_path: Path, text: str, key: str, fragment: str) -> None:
+def test_agency_file_errors_name_file_key_and_problem(tmp_path: Path, text: str, key: str, fragment: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "s.key").write_text(SECRET)
+    (tmp_path / "t.key").write_text(SECRET + "\n")  # another file, the same secret
+    monkeypatch.setenv("AXIS_TEST_SECRET", SECRET)
     error = refused(setup(tmp_path, text))
     assert error.path == tmp_path / "agencies.toml"
     assert error.key == key
     assert fragment.format(dir=tmp_path) in error.problem
     assert str(error) == f"{tmp_path / 'agencies.toml'}: {key}: {error.problem}"
+    assert SECRET not in str(error)
 
 
 def test_a_duplicate_across_files_names_both(tmp_path: Path) -> None:
@@ -253,8 +265,9 @@ def test_secrets_are_never_shown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             assert secret not in str(error), str(error)
     # and once loaded, neither the secret nor the token is in any repr
     monkeypatch.setenv("AXIS_GOOD", SECRET)
+    monkeypatch.setenv("AXIS_GOOD_TOO", SECRET[::-1])
     config = load(setup(tmp_path, agency("H41", token=None, hmac_secret_env="AXIS_GOOD"), "code,name,hmac_secret_env\n"
-                                                                                           "H42,x,AXIS_GOOD\n"))
+                                                                                           "H42,x,AXIS_GOOD_TOO\n"))
     assert SECRET not in repr(config) and SECRET not in repr(list(config.registry))
 
 
@@ -319,9 +332,17 @@ def test_csv_rows_without_credentials_are_allowed(tmp_path: Path) -> None:
     (f"code,name,token_sha256\nH41,a,{TOKEN_C}\nH42,b,{TOKEN_C.upper()}\n", "line 3, token_sha256",
      "already used at {dir}/dir.csv: line 2"),
     ("code,name\nG22,a\n", "line 2, code", "000.00.00.G22 is already registered at {dir}/agencies.toml: agency[1] (G22)"),
+    ("code,name,hmac_secret_env\nH41,a,AXIS_TEST_SECRET\nH42,b,AXIS_TEST_SECRET\n", "line 3, hmac_secret_env",
+     "the same HMAC secret is already used at {dir}/dir.csv: line 2"),
+    ("code,name,hmac_secret_env\nH41,a,AXIS_TEST_SECRET_TOO\n", "line 2, hmac_secret_env",
+     "the same HMAC secret is already used at {dir}/agencies.toml: agency[1] (G22)"),
 ])
-def test_csv_errors_name_the_line_and_column(tmp_path: Path, text: str, key: str, fragment: str) -> None:
-    error = refused(setup(tmp_path, agency("G22", TOKEN_A), text))
+def test_csv_errors_name_the_line_and_column(tmp_path: Path, text: str, key: str, fragment: str,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AXIS_TEST_SECRET", SECRET)
+    monkeypatch.setenv("AXIS_TEST_SECRET_TOO", "another-secret-held-by-g22")
+    (tmp_path / "g22.key").write_text("another-secret-held-by-g22")
+    error = refused(setup(tmp_path, agency("G22", TOKEN_A, hmac_secret_file="g22.key"), text))
     assert error.path == tmp_path / "dir.csv"
     assert error.key == key
     assert fragment.format(dir=tmp_path) in error.problem
@@ -412,10 +433,12 @@ def test_a_vxp_system_id_needs_the_hmac_secret_and_is_unique(tmp_path: Path) -> 
     secret = tmp_path / "h41.hmac"
     secret.write_text("a-secret-of-at-least-16-bytes")
     secret.chmod(0o600)
+    other = tmp_path / "g22.hmac"
+    other.write_text("another-secret-of-at-least-16-bytes")
     err = refused(setup(tmp_path, agency("H41", vxp_system_id="vxp.saas.03")))
     assert err.key == "agency[1] (H41).vxp_system_id" and "hmac_secret_file" in err.problem
     both = (agency("H41", token=None, vxp_system_id="vxp.saas.03", hmac_secret_file=str(secret)) +
-            agency("G22", token=None, vxp_system_id="vxp.saas.03", hmac_secret_file=str(secret)))
+            agency("G22", token=None, vxp_system_id="vxp.saas.03", hmac_secret_file=str(other)))
     err = refused(setup(tmp_path, both))
     assert err.key == "agency[2] (G22).vxp_system_id" and "already used" in err.problem
     loaded = load(setup(tmp_path, agency("H41", token=None, vxp_system_id="vxp.saas.03", hmac_secret_file=str(secret))))
@@ -427,6 +450,7 @@ def test_federation_routes_up_and_down(tmp_path: Path) -> None:
     """A ``vxp`` route names an upstream axis (forwarded to, polled); a ``pull`` route a lower axis, which logs
     in on the VXP door with its system id and takes what is for the codes behind it."""
     (tmp_path / "s.key").write_text(SECRET)
+    (tmp_path / "t.key").write_text(SECRET[::-1])
     routes = """
 [[route]]
 name = "national"
@@ -441,7 +465,7 @@ name = "nghe-an"
 prefixes = ["H41"]
 delivery = "pull"
 vxp_system_id = "axis.h41"
-hmac_secret_file = "s.key"
+hmac_secret_file = "t.key"
 signature = "require"
 """
     registry = load(setup(tmp_path, agency("H40") + routes)).registry
