@@ -46,8 +46,8 @@ URL), but nobody can log in as it until a credential is added.  Errors name the 
 
 Every error names the file, the key and the problem; an agency registered twice (in any grammar,
 in any two files), and a token or an HMAC secret given to two agencies or routes (whoever holds a
-shared secret can sign as either), are refused naming both places.  Secrets (HMAC secrets, and tokens pasted where
-their hash belongs) never appear in a message.
+shared secret can sign as either), are refused naming both places.  Secrets (HMAC secrets, and
+tokens pasted where their hash belongs) never appear in a message.
 """
 
 from __future__ import annotations
