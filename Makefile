@@ -13,7 +13,9 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# Git keeps no file mode but 644 and 755: the demo's secret comes out of a checkout readable by all, which axisd refuses.
 run: $(STAMP)
+	chmod 600 conf/secrets/*.hmac
 	$(VENV)/bin/axisd --config conf/axisd.toml
 
 test: $(STAMP)

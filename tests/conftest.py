@@ -14,6 +14,13 @@ settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# axis refuses a secret file (HMAC secret, private key) that other users may read (axis.config._base.exposed_secret):
+# the files the tests write are private, as an operator's must be, and the tests of that refusal set modes themselves.
+# Git keeps no mode but 644 and 755, so the demo's secret comes out of a checkout open to all (`make run` fixes it too).
+os.umask(0o077)
+for _secret in (ROOT / "conf" / "secrets").glob("*.hmac"):
+    _secret.chmod(0o600)
+
 
 def interop_dir() -> Path:
     return Path(os.environ.get("AXIS_INTEROP_DIR", ROOT.parent / "shared" / "interop"))

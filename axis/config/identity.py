@@ -8,7 +8,7 @@ from typing import Any
 
 from axis import receipt
 from axis.agencycode import parse_strict
-from axis.config._base import _Section
+from axis.config._base import _Section, exposed_secret
 from axis.errors import AxisError
 
 
@@ -51,6 +51,9 @@ def _check_receipt_pair(s: _Section, key: Path, cert: Path) -> None:
         raise s.error("cert", f"{cert}: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise s.error("cert", str(exc)) from None
+    exposed = exposed_secret(key)
+    if exposed is not None:
+        raise s.error("key", exposed)
     try:
         receipt.ReceiptSigner(receipt.load_key(key), certificate)
     except OSError as exc:

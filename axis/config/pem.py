@@ -9,7 +9,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from axis.config._base import ConfigError
+from axis.config._base import ConfigError, exposed_secret
 
 
 def check_certificates(path: Path, key: str, files: tuple[Path, ...]) -> None:
@@ -22,6 +22,9 @@ def check_pair(path: Path, cert_key: str, key_key: str, cert: Path | None, key: 
     if cert is None or key is None:
         return
     first = _certificates(path, cert_key, cert)[0]
+    exposed = exposed_secret(key)
+    if exposed is not None:
+        raise ConfigError(path, key_key, exposed)
     try:
         private = serialization.load_pem_private_key(key.read_bytes(), password=None)
     except OSError as exc:

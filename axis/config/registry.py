@@ -67,7 +67,7 @@ from urllib.parse import urlsplit
 
 from axis.agencycode import AgencyCode, Grammar, parse_strict
 from axis.config import pem
-from axis.config._base import ConfigError, _Section, read_toml
+from axis.config._base import ConfigError, _Section, exposed_secret, read_toml
 from axis.errors import AxisError
 from axis.registry import Agency, Credentials, DeliveryMode, Registry, Route, RouteDelivery, SignaturePolicy, route_key
 
@@ -120,6 +120,9 @@ def _secret_from_env(name: str) -> bytes:
 
 
 def _secret_from_file(path: Path) -> bytes:
+    exposed = exposed_secret(path)
+    if exposed is not None:
+        raise ValueError(exposed)
     try:
         data = path.read_bytes()
     except FileNotFoundError:

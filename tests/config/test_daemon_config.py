@@ -344,3 +344,26 @@ def test_an_empty_host_or_data_dir_is_refused(tmp_path: Path, key: str) -> None:
     with pytest.raises(ConfigError) as info:
         load(write(tmp_path, AXIS + f'[server]\n{key} = " "\n'))
     assert info.value.key == f"server.{key}" and "must not be empty" in info.value.problem
+
+
+@pytest.mark.parametrize(("mode", "refused"), [(0o644, True), (0o604, True), (0o660, True), (0o640, False),
+                                               (0o600, False), (0o400, False)])
+def test_a_private_key_open_to_other_users_is_refused(tmp_path: Path, pems: Path, mode: int, refused: bool) -> None:
+    """Whoever reads axis's receipt key or TLS key can sign receipts or answer as axis: a key file that other users
+    may read (or its group change) is refused, naming the file, its mode and the remedy; a group may read it."""
+    key = tmp_path / "own.key"
+    key.write_bytes((pems / "a.key").read_bytes())
+    key.chmod(mode)
+    for text, at in ((AXIS + f'key = "{key}"\ncert = "{pems / "a.pem"}"\n', "axis.key"),
+                     (AXIS + f'[server]\ntls_cert = "{pems / "a.pem"}"\ntls_key = "{key}"\n', "server.tls_key"),
+                     (AXIS + f'[delivery]\ntls_client_cert = "{pems / "a.pem"}"\ntls_client_key = "{key}"\n',
+                      "delivery.tls_client_key")):
+        path = write(tmp_path, text)
+        if not refused:
+            load(path)
+            continue
+        with pytest.raises(ConfigError) as info:
+            load(path)
+        assert (info.value.path, info.value.key) == (path, at)
+        assert info.value.problem == (f"{key} is open to other users of this machine (mode {mode:04o}): make it "
+                                      f"readable by axisd only (chmod 600 {key}, or 640 for axisd's group)")

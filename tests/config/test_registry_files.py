@@ -271,6 +271,25 @@ def test_secrets_are_never_shown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert SECRET not in repr(config) and SECRET not in repr(list(config.registry))
 
 
+@pytest.mark.parametrize(("mode", "exposed"), [(0o644, True), (0o666, True), (0o620, True), (0o640, False),
+                                               (0o600, False)])
+def test_an_hmac_secret_file_open_to_other_users_is_refused(tmp_path: Path, mode: int, exposed: bool) -> None:
+    """Whoever reads an agency's HMAC secret can sign requests as that agency: a file that other users may read (or
+    its group change) is refused at load, check-config and reload alike; a group may read it."""
+    secret = tmp_path / "g22.key"
+    secret.write_text(SECRET + "\n")
+    secret.chmod(mode)
+    config = setup(tmp_path, agency("G22", token=None, hmac_secret_file="g22.key"))
+    if not exposed:
+        assert "000.00.00.G22" in {a.code.canonical for a in load(config).registry}
+        return
+    error = refused(config)
+    assert error.key == "agency[1] (G22).hmac_secret_file"
+    assert error.problem == (f"{secret} is open to other users of this machine (mode {mode:04o}): make it readable "
+                             f"by axisd only (chmod 600 {secret}, or 640 for axisd's group)")
+    assert SECRET not in str(error)
+
+
 @pytest.mark.parametrize("url", ["ftp://h.example/inbox?token=QUERY-TOKEN-0123", "http://h.example:99999/in?key=QUERY-TOKEN-0123",
                                  "http://h.example/in box?token=QUERY-TOKEN-0123", "http:///inbox#QUERY-TOKEN-0123"])
 def test_a_refused_url_is_shown_without_its_query(tmp_path: Path, url: str) -> None:
