@@ -1,6 +1,6 @@
 """Building the running axis from a configuration, and replacing its policy on reload.
 
-``build(reactor, config)`` is the composition root: store, writer, intake, pusher,
+``build(reactor, load_config(path))`` is the composition root: store, writer, intake, pusher,
 HTTP site.  ``Reloader`` reads and checks the configuration files off the reactor
 thread and swaps the new registry and trust settings in with one assignment; a bad
 edit is refused, reported (log, metrics, ``reload-status.json``) and changes nothing.
@@ -24,7 +24,7 @@ from twisted.internet.task import LoopingCall
 from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
-from axis import deadlines
+from axis import deadlines, sources
 from axis.config import AxisConfig, ConfigError, load
 from axis.delivery.push import Pusher
 from axis.delivery.upstream import UpstreamPoller
@@ -54,6 +54,23 @@ def with_data_dir(config: AxisConfig, data_dir: Path | None) -> AxisConfig:
     if data_dir is None:
         return config
     return replace(config, server=replace(config.server, data_dir=data_dir.resolve()))
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A configuration and its policy, with the files both were read from (real path -> SHA-256): an intake process
+    serves only if it read the same (see :mod:`axis.sources`)."""
+    config: AxisConfig
+    policy: Policy
+    sources: dict[str, str]
+
+
+def load_config(path: Path, adjust: Callable[[AxisConfig], AxisConfig] = lambda c: c) -> Loaded:
+    """Read and check the configuration as axisd serves it: the daemon at start and reload, each intake process."""
+    with sources.recording() as read:
+        config = adjust(load(path))
+        policy = build_policy(config)
+    return Loaded(config, policy, read)
 
 
 def build_policy(config: AxisConfig) -> Policy:
@@ -149,11 +166,11 @@ class App:
         return d
 
 
-def build(reactor: Any, config: AxisConfig) -> App:
+def build(reactor: Any, loaded: Loaded) -> App:
+    config, policy = loaded.config, loaded.policy
     db_path = open_database(config.server.data_dir)
     signer = identity(config)
     metrics = Metrics.create()
-    policy = build_policy(config)
     intake = Intake(signer, config.axis.code, vn_now)
     service = AxisService(reactor, policy, intake, db_path, metrics, config.storage.group_commit_max,
                            group_commit_linger=config.storage.group_commit_linger)
@@ -162,7 +179,7 @@ def build(reactor: Any, config: AxisConfig) -> App:
     poller = UpstreamPoller(reactor, service, pusher.upstream, config.delivery.upstream_poll_interval)
     if config.server.intake_processes:
         service.pool = IntakePool(reactor, IntakePool.child_command(config.source.resolve(), config.server.data_dir),
-                                  config.server.intake_processes, on_change=metrics.intake_changed)
+                                  config.server.intake_processes, loaded.sources, on_change=metrics.intake_changed)
     site, vxp_site = build_site(service, metrics, config.limits.max_bytes, config.server.request_timeout,
                                 config.vxp, config.server.receive_timeout)
     settle()
@@ -207,20 +224,17 @@ class Reloader:
         if self._running is not None:  # coalesce: one more pass after the current one
             self._again = True
             return self._running
-        self._running = d = deferToThread(self._load)
+        self._running = d = deferToThread(load_config, self.path, self.adjust)
         d.addCallback(self._renew_intake)
         d.addCallbacks(self._swap, self._refused)
         d.addBoth(self._done)
         return d
 
-    def _load(self) -> tuple[AxisConfig, Policy]:
-        config = self.adjust(load(self.path))
-        return config, build_policy(config)
-
-    def _renew_intake(self, loaded: tuple[AxisConfig, Policy]) -> Any:
+    def _renew_intake(self, loaded: Loaded) -> Any:
         """Refuse what needs a restart; then the intake processes load the new configuration themselves, and
-        take over only once all are ready (if they cannot, the reload is refused)."""
-        needs_restart = _restart_needed(self.app.config, loaded[0])
+        take over only once all are ready, having read the very files this load read (if they cannot, or read
+        other bytes because an edit came in between, the reload is refused)."""
+        needs_restart = _restart_needed(self.app.config, loaded.config)
         if needs_restart:
             raise ConfigError(self.path, ", ".join(needs_restart), "cannot change while running; restart axisd")
         pool = self.app.service.pool
@@ -230,10 +244,10 @@ class Reloader:
         def refused(failure: Failure) -> Failure:
             failure.trap(StartFailed)
             raise ConfigError(self.path, "", f"the intake processes cannot load it: {failure.getErrorMessage()}")
-        return pool.replace().addCallbacks(lambda _: loaded, refused)
+        return pool.replace(loaded.sources).addCallbacks(lambda _: loaded, refused)
 
-    def _swap(self, loaded: tuple[AxisConfig, Policy]) -> dict[str, Any]:
-        config, policy = loaded
+    def _swap(self, loaded: Loaded) -> dict[str, Any]:
+        config, policy = loaded.config, loaded.policy
         app = self.app
         before = app.config.registry.summary()
         app.config = config

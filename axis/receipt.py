@@ -45,6 +45,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from cryptography.x509.oid import NameOID
 
+from axis import sources
 from axis.errors import AxisError, Code
 from axis.signature.trust import AGENCY_CODE_ATTRIBUTE
 from axis.vntime import now as vn_now
@@ -354,7 +355,7 @@ def verify_receipt(signed: dict[str, Any] | bytes | str, certificate: x509.Certi
 
 def load_certificate(path: Path) -> x509.Certificate:
     """The first certificate of a PEM file (or a DER file): how operators hand axis's certificate to verifiers."""
-    data = Path(path).read_bytes()
+    data = sources.read_bytes(path)
     try:
         if b"-----BEGIN" in data:
             certs = x509.load_pem_x509_certificates(data)
@@ -366,7 +367,7 @@ def load_certificate(path: Path) -> x509.Certificate:
 
 def load_key(path: Path) -> SigningKey:
     try:
-        key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+        key = serialization.load_pem_private_key(sources.read_bytes(path), password=None)
     except TypeError:
         raise ValueError(f"{path}: the key is encrypted; axis needs an unencrypted PEM key") from None
     except (ValueError, UnsupportedAlgorithm) as exc:

@@ -25,8 +25,8 @@ from twisted.internet import endpoints
 from twisted.internet.defer import Deferred, DeferredList
 
 from axis import logs
-from axis.app import PID_FILE, Reloader, build, build_policy, with_data_dir
-from axis.config import AxisConfig, ConfigError, load
+from axis.app import PID_FILE, Reloader, build, load_config, with_data_dir
+from axis.config import AxisConfig, ConfigError
 from axis.errors import AxisError
 from axis.http.tls import server_options
 from axis.storage.backup import running_daemon
@@ -59,8 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return with_data_dir(config, args.data_dir)
 
     try:
-        config = adjust(load(args.config))
-        build_policy(config)
+        loaded = load_config(args.config, adjust)
+        config = loaded.config
     except (ConfigError, ValueError, OSError) as exc:
         print(f"axisd: configuration refused: {exc}", file=sys.stderr)
         return 2
@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     reactor.seconds = time.monotonic  # type: ignore[attr-defined]
     logs.setup()
     try:
-        app = build(reactor, config)
+        app = build(reactor, loaded)
     except (AxisError, ConfigError, ValueError, OSError) as exc:
         print(f"axisd: cannot start: {exc}", file=sys.stderr)
         return 2

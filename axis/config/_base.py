@@ -13,6 +13,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from axis import sources
+
 
 class ConfigError(Exception):
     """A configuration file is wrong: ``path``, the ``key`` within it ("" for the whole file), the problem."""
@@ -89,7 +91,8 @@ def parse_size(value: object) -> int:
 def read_toml(path: Path) -> dict[str, Any]:
     """A TOML file as a dict; a missing or malformed file is a ConfigError naming it."""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        text = sources.read_bytes(path).decode("utf-8")
+        return tomllib.loads(text.replace("\r\n", "\n").replace("\r", "\n"))  # newlines as read_text() reads them
     except FileNotFoundError:
         raise ConfigError(path, "", "file not found") from None
     except IsADirectoryError:

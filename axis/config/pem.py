@@ -9,6 +9,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from axis import sources
 from axis.config._base import ConfigError, exposed_secret
 
 
@@ -26,7 +27,7 @@ def check_pair(path: Path, cert_key: str, key_key: str, cert: Path | None, key: 
     if exposed is not None:
         raise ConfigError(path, key_key, exposed)
     try:
-        private = serialization.load_pem_private_key(key.read_bytes(), password=None)
+        private = serialization.load_pem_private_key(sources.read_bytes(key), password=None)
     except OSError as exc:
         raise ConfigError(path, key_key, f"{key}: {exc.strerror}") from None
     except TypeError:
@@ -41,7 +42,7 @@ def check_pair(path: Path, cert_key: str, key_key: str, cert: Path | None, key: 
 
 def _certificates(path: Path, key: str, file: Path) -> list[x509.Certificate]:
     try:
-        found = x509.load_pem_x509_certificates(file.read_bytes())
+        found = x509.load_pem_x509_certificates(sources.read_bytes(file))
     except OSError as exc:
         raise ConfigError(path, key, f"{file}: {exc.strerror}") from None
     except ValueError:

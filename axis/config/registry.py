@@ -65,6 +65,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from axis import sources
 from axis.agencycode import AgencyCode, Grammar, parse_strict
 from axis.config import pem
 from axis.config._base import ConfigError, _Section, exposed_secret, read_toml
@@ -124,7 +125,7 @@ def _secret_from_file(path: Path) -> bytes:
     if exposed is not None:
         raise ValueError(exposed)
     try:
-        data = path.read_bytes()
+        data = sources.read_bytes(path)
     except FileNotFoundError:
         raise ValueError(f"file {path} does not exist") from None
     except OSError as exc:
@@ -555,7 +556,7 @@ def read_directory(path: Path, reg: _Registry) -> None:
     """Read one CSV directory into ``reg``.  The row loop is the hot path of a national-scale load:
     beyond parsing the code (``parse_strict``) and building the Agency, keep per-row work minimal."""
     try:
-        stream = path.open(encoding="utf-8-sig", newline="")
+        stream = sources.open_text(path, encoding="utf-8-sig", newline="")
     except FileNotFoundError:
         raise ConfigError(path, "", "file not found") from None
     except OSError as exc:

@@ -34,6 +34,7 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
+from axis import sources
 from axis.agencycode import parse_strict, parse_tolerant
 from axis.errors import AxisError
 
@@ -46,7 +47,7 @@ def fingerprint(cert: x509.Certificate) -> str:
 
 
 def load_pem_certificates(path: Path) -> list[x509.Certificate]:
-    data = Path(path).read_bytes()
+    data = sources.read_bytes(path)
     try:
         certs = x509.load_pem_x509_certificates(data)
     except ValueError as exc:

@@ -2,7 +2,8 @@
 
 Started by :class:`axis.workers.pool.IntakePool` as ``python -m axis.workers.child --config
 FILE --data-dir DIR``.  It loads the configuration and the receipt identity exactly as
-the daemon does, says READY, then answers each JOB in order.  Logs go to stderr, which
+the daemon does, says READY (with the files it read, which the daemon compares with its own
+load's), then answers each JOB in order.  Logs go to stderr, which
 the daemon points at its own log stream.  It ignores SIGINT and SIGHUP (the daemon
 decides when it stops: it closes stdin, and the process finishes what it has and
 exits) and dies with its parent because stdin then closes too.
@@ -21,8 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from axis import logs
-from axis.app import build_policy, identity, settle, with_data_dir
-from axis.config import load
+from axis.app import identity, load_config, settle, with_data_dir
 from axis.errors import Code, Problem
 from axis.intake import Intake, Refused
 from axis.vntime import now as vn_now
@@ -53,15 +53,15 @@ def serve(stdin: BinaryIO, out_fd: int, config_path: Path, data_dir: Path | None
             view = view[os.write(out_fd, view):]
 
     try:
-        config = with_data_dir(load(config_path), data_dir)
-        policy = build_policy(config)
+        loaded = load_config(config_path, lambda c: with_data_dir(c, data_dir))
+        config, policy = loaded.config, loaded.policy
         intake = Intake(identity(config), config.axis.code, vn_now)
     except Exception as exc:  # the daemon reports it (a reload is refused, a start fails)
         send(FAILED, f"{type(exc).__name__}: {exc}")
         return 2
     registry = policy.registry
     settle()
-    send(READY, {"pid": os.getpid(), "agencies": len(registry)})
+    send(READY, {"pid": os.getpid(), "agencies": len(registry), "sources": loaded.sources})
 
     for body in _frames(stdin):
         kind, job_id, agency_key, data = pickle.loads(body)

@@ -11,6 +11,11 @@ a back-off.  A reload starts a whole new generation that loads the new configura
 takes over only once every process of it is ready, and the old generation finishes its
 queued jobs (stdin closed) and exits.  If the new generation cannot start, the reload is
 refused and the old one keeps serving.
+
+Each process names the configuration files it read and what they held (:mod:`axis.sources`).
+One that read other bytes than the daemon's own load (an edit came in between) is stopped
+before it serves: it would check packages against another registry than the one the
+daemon authenticates with.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from twisted.python.failure import Failure
 
 from axis.errors import AxisError, Code, Problem
 from axis.intake import Prepared
+from axis.sources import differences
 from axis.workers.frames import ERROR, FAILED, JOB, PREPARED, READY, REFUSED, Decoder, encode, unpack_prepared
 
 log = logging.getLogger(__name__)
@@ -38,9 +44,10 @@ class StartFailed(Exception):
 
 
 class _Child(ProcessProtocol):
-    def __init__(self, pool: IntakePool, index: int) -> None:
+    def __init__(self, pool: IntakePool, index: int, sources: dict[str, str] | None) -> None:
         self.pool = pool
         self.index = index
+        self.sources = sources  # the files the daemon's configuration was read from (None: not compared)
         self.decoder = Decoder()
         self.jobs: dict[int, tuple[Deferred[Prepared], bytes]] = {}
         self.ready: Deferred[dict[str, Any]] = Deferred()
@@ -102,6 +109,12 @@ class _Child(ProcessProtocol):
                 log.error("intake process %s failed on a package: %s", self.pid, frame[2])
                 d.errback(Failure(AxisError(Problem(Code.INTERNAL))))
         elif kind == READY:
+            differ = [] if self.sources is None else differences(self.sources, frame[1].get("sources") or {})
+            if differ:  # it would check packages against another registry than the daemon's
+                self.why_not = (f"it read other configuration files than axisd did ({', '.join(differ)} changed in "
+                                "between): reload again once the files are as they should be")
+                self.kill()
+                return
             self.is_ready = True
             self.ready.callback(frame[1])
         elif kind == FAILED:
@@ -124,13 +137,17 @@ class _Child(ProcessProtocol):
 
 
 class IntakePool:
-    def __init__(self, reactor: Any, command: Sequence[str], count: int, start_timeout: float = 120.0,
+    def __init__(self, reactor: Any, command: Sequence[str], count: int, sources: dict[str, str] | None = None,
+                 start_timeout: float = 120.0,
                  on_change: Callable[[int, bool], None] = lambda ready, restarted: None) -> None:
-        """``command`` runs :mod:`axis.workers.child` (its arguments included); ``on_change(ready, restarted)``
-        reports the number of ready processes, and whether one was just started again after a crash."""
+        """``command`` runs :mod:`axis.workers.child` (its arguments included); ``sources``, the files the daemon's
+        configuration was read from (:func:`axis.app.load_config`): a process that read other bytes is stopped
+        before it serves; ``on_change(ready, restarted)`` reports the number of ready processes, and whether one was
+        just started again after a crash."""
         self.reactor = reactor
         self.command = list(command)
         self.count = count
+        self.sources = sources  # the serving generation's: a process started again must have read the same
         self.start_timeout = start_timeout
         self.on_change = on_change
         self.children: list[_Child] = []  # the serving generation
@@ -149,7 +166,7 @@ class IntakePool:
     def start(self) -> Deferred[None]:
         """Start the first generation.  The daemon does not wait for it: until a process is ready, packages
         are checked in the daemon's threads."""
-        generation = [self._spawn(i) for i in range(self.count)]
+        generation = [self._spawn(i, self.sources) for i in range(self.count)]
         self.children = generation
         d = self._all_ready(generation)
 
@@ -159,14 +176,15 @@ class IntakePool:
         d.addErrback(failed)
         return d
 
-    def replace(self) -> Deferred[None]:
-        """A new generation with the configuration as it is on disk now; fires once it serves, or fails with
-        :class:`StartFailed` (the old generation then serves on)."""
-        generation = [self._spawn(i) for i in range(self.count)]
+    def replace(self, sources: dict[str, str] | None = None) -> Deferred[None]:
+        """A new generation with the configuration as it is on disk now, which must be what the daemon read
+        (``sources``); fires once it serves, or fails with :class:`StartFailed` (the old generation then serves on)."""
+        generation = [self._spawn(i, sources) for i in range(self.count)]
         self._others.update(generation)
 
         def serve(_: object) -> None:
             old, self.children = self.children, generation
+            self.sources = sources
             self._others.difference_update(generation)
             for child in old:
                 self._others.add(child)
@@ -217,8 +235,8 @@ class IntakePool:
 
     # -- inside
 
-    def _spawn(self, index: int) -> _Child:
-        child = _Child(self, index)
+    def _spawn(self, index: int, sources: dict[str, str] | None) -> _Child:
+        child = _Child(self, index, sources)
         # stdin and stdout are the job pipes; the child's stderr is our stdout, where the daemon logs.
         self.reactor.spawnProcess(child, self.command[0], self.command, env=dict(os.environ),
                                   childFDs={0: "w", 1: "r", 2: 1})
@@ -254,7 +272,7 @@ class IntakePool:
     def _respawn(self, dead: _Child) -> None:
         if self._stopping or dead not in self.children:
             return
-        fresh = self._spawn(dead.index)
+        fresh = self._spawn(dead.index, self.sources)
         self.children[self.children.index(dead)] = fresh
         def failed(failure: Failure) -> None:
             log.error("intake process could not start again (%s); trying later", failure.getErrorMessage())

@@ -12,6 +12,7 @@ from packages import edoc
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
+from axis.app import load_config, with_data_dir
 from axis.intake import Prepared, Refused
 from axis.registry import DeliveryMode
 from axis.workers.pool import IntakePool, StartFailed
@@ -65,6 +66,26 @@ class IntakePoolTests(unittest.TestCase):
         assert [c.pid for c in self.pool.children] == first and self.pool.ready == 2  # the old ones serve on
         again = yield self.pool.prepare(G22, document(2))
         assert again.message.document_id.endswith(",2/VPCP")
+
+    @defer.inlineCallbacks
+    def test_a_generation_that_read_other_files_than_the_daemon_does_not_serve(self):  # type: ignore[no-untyped-def]
+        """An edit between the daemon's read and the processes' would have them check packages against another
+        registry than the daemon authenticates with: such a generation is stopped, and the reload refused."""
+        loaded = load_config(self.axisd.config, lambda c: with_data_dir(c, self.axisd.data_dir))
+        yield self.pool.replace(loaded.sources)  # the same files: it serves
+        assert self.pool.ready == 2 and self.pool.sources == loaded.sources
+        serving = [c.pid for c in self.pool.children]
+
+        agencies = self.axisd.conf / "agencies.toml"
+        agencies.write_text(agencies.read_text() + '[[agency]]\ncode = "000.00.00.H42"\nname = "x"\n'
+                            'token_sha256 = "' + "ab" * 32 + '"\n')  # a valid edit, made after the daemon's read
+        failed = yield self.assertFailure(self.pool.replace(loaded.sources), StartFailed)
+        assert str(failed) == (f"it read other configuration files than axisd did ({agencies.resolve()} changed in "
+                               "between): reload again once the files are as they should be")
+        assert [c.pid for c in self.pool.children] == serving and self.pool.ready == 2  # the old ones serve on
+        again = load_config(self.axisd.config, lambda c: with_data_dir(c, self.axisd.data_dir))
+        yield self.pool.replace(again.sources)  # a reload that reads the files as they are now takes over
+        assert self.pool.ready == 2 and not set(serving) & {c.pid for c in self.pool.children}
 
     @defer.inlineCallbacks
     def test_stop_answers_what_was_queued_first(self):  # type: ignore[no-untyped-def]
