@@ -40,6 +40,7 @@ from axis.registry import Agency, DeliveryMode
 from axis.service import AxisService
 from axis.storage.base import AckResult, MailboxItem, MessageView, ReadStore, State, Stored
 from axis.verdict import Verdict
+from axis.vntime import iso
 from axis.vntime import now as vn_now
 
 log = logging.getLogger(__name__)
@@ -374,14 +375,26 @@ class ReadyResource(Leaf):
             answer(False, "starting or stopping")
             return NOT_DONE_YET
         # The reasons name what failed, not how: this answers anyone who asks, and the log has the details.
-        if self.service.writer.last_error is not None:
-            answer(False, "the last commit failed (see the log)")
+        writer = self.service.writer
+        if writer.broken is not None:
+            answer(False, "the disk failed to make writes durable: restart axisd (see the log)")
             return NOT_DONE_YET
 
         def unreadable(failure: Failure) -> None:
             log.error("readiness: the store cannot be read: %s", failure.getErrorMessage())
             answer(False, "the store cannot be read (see the log)")
-        self.service.read(lambda s: s.queue_depths()).addCallbacks(lambda _: answer(True), unreadable)
+
+        def readable(_: object = None) -> None:
+            self.service.read(lambda s: s.queue_depths()).addCallbacks(lambda _: answer(True), unreadable)
+
+        if writer.last_error is not None:
+            # Once a load balancer keeps the traffic away nothing else may write: a write of our own says when the
+            # store takes writes again (after a full disk), and a success clears the writer's error.
+            at = iso()
+            self.service.write(lambda s: s.probe(at)).addCallbacks(
+                readable, lambda _: answer(False, "the last commit failed (see the log)"))
+            return NOT_DONE_YET
+        readable()
         return NOT_DONE_YET
 
 

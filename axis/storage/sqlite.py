@@ -517,6 +517,9 @@ class SqliteStore:
                                    "VALUES (?,?,?,?,?)", (at, requested_by, action, agency, detail))
         return int(cursor.lastrowid or 0)
 
+    def probe(self, at: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO readiness_probe (id, at) VALUES (1, ?)", (at,))
+
     def record_audit(self, at: str, actor: str, action: str, detail: str) -> None:
         self.conn.execute("INSERT INTO audit_log (at, actor, action, detail) VALUES (?,?,?,?)",
                           (at, actor, action, detail))
@@ -989,3 +992,10 @@ def _m0009(db: Database) -> None:
         CREATE TRIGGER deliveries_no_delete_waiting BEFORE DELETE ON deliveries
         WHEN OLD.state IN {_KEPT}
         BEGIN SELECT RAISE(ABORT, 'a delivery still waiting or a dead letter cannot be removed'); END""")
+
+
+@migrations(name="0010_readiness_probe")
+def _m0010(db: Database) -> None:
+    """One row that /readyz rewrites while the last commit failed: after a full disk, nothing else may write (a load
+    balancer keeps the traffic away), and the daemon must still see when writes commit again."""
+    db.execute("CREATE TABLE readiness_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL)")

@@ -1,6 +1,6 @@
 """A full disk under a real daemon: the data directory on a small tmpfs that is then filled up.  New packages are
 refused with 503 ``storage.full`` and nothing half-stored, what was accepted is kept (listed; fetching waits, since a first fetch is recorded), and service comes
-back by itself once space returns."""
+back by itself once space returns (/readyz says so before any package comes)."""
 
 from __future__ import annotations
 
@@ -72,13 +72,14 @@ def test_a_full_disk_refuses_new_packages_and_recovers_by_itself(small_disk: Pat
         assert (fetched.status, fetched.json()["error"]["code"]) == (503, "storage.full")
         ready = axisd.request("GET", "/readyz")
         assert ready.status == 503 and ready.json()["reason"] == "the last commit failed (see the log)", ready.body
-        # space returns: the same package goes through, with no restart
+        # space returns: /readyz sees it by itself (its own probe write: a load balancer sends nothing meanwhile),
+        # and the same package goes through, with no restart
         filler.unlink()
+        axisd.wait_for(lambda: axisd.request("GET", "/readyz").status == 200, what="ready again, with no traffic")
         again = axisd.wait_for(lambda: (x := axisd.submit(document(H41, (G09,), f"000.00.00.H41,2026/11/22,"
                                                                    f"{n_full}/FULL"), H41)).status == 202 and x,
                                what="acceptance once space returned")
         assert again.json()["duplicate"] is False
-        axisd.wait_for(lambda: axisd.request("GET", "/readyz").status == 200, what="ready again")
         assert axisd.request("GET", f"/v1/mailbox/{items[0]['message_id']}", as_code=G09).status == 200
         assert axisd.proc is not None and axisd.proc.poll() is None
         assert not any("Traceback" in line for line in axisd.output)
