@@ -12,7 +12,8 @@ package back whole.  Storage is reached through :class:`axis.storage.base.WriteS
 * A status: the document must be one axis carried from that sender, its author a party to it, and the
   step allowed by :mod:`axis.lifecycle`.  A recipient an update added (its ReceiverList) is a party to the
   document from then on, as the original's recipients are.  A status naming a revoke's or update's own
-  DocumentId is a step of the document that request acts on.
+  DocumentId is a step of the document that request acts on; so is a 15 or 16 naming a replacement's own
+  DocumentId when the replacement itself waits for no answer from that recipient.
 * A revoke (Bussiness type 1), update (2) or replacement (3): the original must be one axis carried from
   this sender.  Where the original still waits unfetched in a pull mailbox, a revoke withdraws it (the
   recipient never sees either package; axis records 15 for it) and a replacement supersedes it.
@@ -58,6 +59,8 @@ def _check_status(store: WriteStore, msg: NewMessage) -> NewMessage:
     document = store.document(event.doc_sender, named)
     if document is None:
         msg, event, document = _about_original(store, msg, event)
+    elif event.status_code in (lifecycle.CHANGE_ACCEPTED, lifecycle.CHANGE_REFUSED):
+        msg, event, document = _about_replaced(store, msg, event, document)
     # An agency that is neither the sender nor a recipient of the document learns no more than if it did not
     # exist: else a status would tell anyone which DocumentIds (guessable: code, date, number) another agency used.
     if document is None or (event.author != event.doc_sender and event.author not in document.deliveries):
@@ -90,6 +93,30 @@ def _about_original(store: WriteStore, msg: NewMessage, event: BusinessEvent
         return msg, event, None
     event = dataclasses.replace(event, document_id=original_id)
     return dataclasses.replace(msg, business=event, original_id=original_id), event, document
+
+
+def _about_replaced(store: WriteStore, msg: NewMessage, event: BusinessEvent, document: DocumentFacts
+                    ) -> tuple[NewMessage, BusinessEvent, DocumentFacts]:
+    """A 15 or 16 naming a replacement's own DocumentId, when nothing of the replacement itself waits for an answer
+    from that recipient, answers the replacement's request: a step of the document it replaced (as for a revoke's
+    or update's own DocumentId, see :func:`_about_original`).  A replacement of several documents for that
+    recipient names none of them: the answer must say which."""
+    if lifecycle.standing(store.history(event.doc_sender, event.document_id, event.recipient)).pending is not None:
+        return msg, event, document
+    replaced = [original for request, original in store.requests_made(event.doc_sender, event.document_id,
+                                                                       event.recipient)
+                if request == lifecycle.REPLACE]
+    if not replaced:
+        return msg, event, document
+    if len(replaced) > 1:
+        raise AxisError.of(Code.STATUS_OUT_OF_ORDER, f"{event.status_code} for {event.document_id!r}: that "
+                           f"replacement replaced {len(replaced)} documents for {event.recipient}; answer each by its "
+                           "own DocumentId (ResponseFor/DocumentId)")
+    original = store.document(event.doc_sender, replaced[0])
+    if original is None:  # gone with retention; the replacement's own rules then refuse the answer
+        return msg, event, document
+    event = dataclasses.replace(event, document_id=replaced[0])
+    return dataclasses.replace(msg, business=event, original_id=replaced[0]), event, original
 
 
 def _original(store: WriteStore, sender: str, document_id: str | None) -> DocumentFacts:

@@ -221,6 +221,42 @@ def test_a_replacement_must_go_to_every_agency_whose_copy_it_replaces(store: Sql
     assert history(store, H14, old) == []
 
 
+OLD, OTHER, NEW = ("000.00.00.G22,2026/11/01,7806/VPCP", "000.00.00.G22,2026/11/02,7807/VPCP",
+                   "000.00.00.G22,2026/11/20,7816/VPCP")
+
+
+def test_an_answer_to_a_replacement_may_name_the_replacement_s_own_document_id(store: SqliteStore) -> None:
+    """A recipient's software answers the package it received: a 15 or 16 naming the replacement's own DocumentId
+    answers its request about the document it replaced (the replacement waits for no answer of its own)."""
+    original = put(store, edoc(doc=OLD))
+    fetch(store, H14, original.message_id)
+    new = put(store, edoc(doc=NEW, business_type=3, original_id=OLD, replaces=((OLD, (H41, H14)),)))
+    assert history(store, H14, OLD) == ["replace"]
+    answer = put(store, status(H14, "15", doc=NEW))
+    assert history(store, H14, OLD) == ["replace", "15"] and history(store, H14, NEW) == []
+    assert answer.message_id in [m.message_id for m in store.trace(OLD, G22)]  # linked to what it answers
+    assert refused(store, status(H14, "16", doc=NEW)).code.code == "status.out-of-order"  # answered already
+    put(store, status(H14, "01", doc=NEW))  # the replacement's own steps stay its own
+    assert history(store, H14, NEW) == ["01"]
+    # once the replacement itself waits for an answer (a revoke of it), a 15 naming it answers that
+    fetch(store, H14, new.message_id)
+    put(store, edoc(to=(H14,), doc=NEW, business_type=1, original_id=NEW))
+    put(store, status(H14, "15", doc=NEW))
+    assert history(store, H14, NEW) == ["01", "revoke", "15"] and history(store, H14, OLD) == ["replace", "15"]
+
+
+def test_an_answer_naming_a_replacement_of_several_documents_must_name_one(store: SqliteStore) -> None:
+    for doc in (OLD, OTHER):
+        fetch(store, H14, put(store, edoc(doc=doc)).message_id)
+    put(store, edoc(doc=NEW, business_type=3, original_id=OLD, replaces=((OLD, (H41, H14)), (OTHER, (H14,)))))
+    err = refused(store, status(H14, "15", doc=NEW))
+    assert err.code.code == "status.out-of-order" and "replaced 2 documents" in err.problem.detail
+    assert history(store, H14, OLD) == ["replace"] and history(store, H14, OTHER) == ["replace"]  # nothing recorded
+    put(store, status(H14, "15", doc=OLD))
+    put(store, status(H14, "16", doc=OTHER))
+    assert history(store, H14, OLD) == ["replace", "15"] and history(store, H14, OTHER) == ["replace", "16"]
+
+
 UPDATE_ID = "000.00.00.G22,2026/11/21,124/VPCP"  # an update's own DocumentId (the SDK sample's differs too)
 
 

@@ -267,6 +267,9 @@ class WriteStore(Protocol):
         """The DocumentId of the document that ``doc_sender``'s latest revoke or update sent under its own
         ``document_id`` acts on (None if it sent none)."""
     def history(self, doc_sender: str, document_id: str, recipient: str) -> list[str]: ...
+    def requests_made(self, doc_sender: str, document_id: str, recipient: str) -> list[tuple[str, str]]:
+        """(request, DocumentId it acts on) for each request ``doc_sender``'s packages with the DocumentId
+        ``document_id`` made of ``recipient``, in the order they were accepted."""
     def store_message(self, msg: NewMessage) -> Stored: ...
     def record_business(self, event: BusinessEvent) -> None: ...
     def record_request(self, message_id: str, request: str, doc_sender: str, document_id: str,

@@ -475,6 +475,14 @@ class SqliteStore:
             (document_id, doc_sender)).fetchone()
         return str(row[0]) if row is not None else None
 
+    def requests_made(self, doc_sender: str, document_id: str, recipient: str) -> list[tuple[str, str]]:
+        """(request, DocumentId it acts on) for each request ``doc_sender``'s packages with the DocumentId
+        ``document_id`` made of ``recipient``, in the order they were accepted."""
+        return [(r[0], r[1]) for r in self.conn.execute(
+            "SELECT q.request, q.document_id FROM messages m JOIN requests q ON q.message_seq = m.seq "
+            "WHERE m.document_id = ? AND m.doc_sender = ? AND m.kind = 'edoc' AND q.recipient = ? ORDER BY q.id",
+            (document_id, doc_sender, recipient))]
+
     def history(self, doc_sender: str, document_id: str, recipient: str) -> list[str]:
         """The business steps of one document for one recipient, in the order axis accepted them: the status
         codes of the business ledger and the requests (revoke, update, replace) that reached the recipient."""
