@@ -93,7 +93,7 @@ def report(copies: Iterable[DocumentCopy], calendar_for: Callable[[str], WorkCal
 
     counted: set[str] = set()
     for copy in copies:
-        if copy.message_id not in counted and include(copy.sender):
+        if copy.added_by is None and copy.message_id not in counted and include(copy.sender):  # its own copies count it
             counted.add(copy.message_id)
             row(copy.sender).sent += 1
         if not include(copy.recipient):

@@ -37,7 +37,7 @@ class Traffic:
         self.clock = START
         self.n = itertools.count(1)
         self.documents: list[tuple[str, str, tuple[str, ...]]] = []  # (sender, document id, recipients)
-        self.stored = self.refused = 0
+        self.stored = self.refused = self.added = 0
 
     def tick(self) -> str:
         self.clock += timedelta(minutes=self.rnd.randint(1, 45))
@@ -93,9 +93,16 @@ class Traffic:
                               business=BusinessEvent(sender, doc, recipient, code, author, at)))
 
     def request(self, business_type: int) -> None:
-        """A revoke (1) or an update (2) of a recent document."""
-        sender, doc, to = self.recent()
-        self.put(self.message("edoc", sender, doc, to, self.tick(), business_type=business_type, original_id=doc))
+        """A revoke (1) or an update (2) of a recent document; half the updates add a recipient, which is a party
+        to the document from then on (its statuses, and later requests, may name it)."""
+        index = self.documents.index(self.recent())
+        sender, doc, to = self.documents[index]
+        others = [a for a in AGENCIES if a != sender and a not in to]
+        added = (self.rnd.choice(others),) if business_type == 2 and others and self.rnd.random() < 0.5 else ()
+        if self.put(self.message("edoc", sender, doc, to + added, self.tick(), business_type=business_type,
+                                 original_id=doc)) and added:
+            self.documents[index] = (sender, doc, to + added)
+            self.added += 1
 
     def replace(self) -> None:
         sender, doc, to = self.recent()
@@ -145,44 +152,59 @@ def count_over_ledgers(db: Path, start: str, end: str, now: datetime) -> dict[st
         return rows.setdefault(code, {"sent": 0, "received": 0, "accepted": 0, "refused": 0, "done": 0, "overdue": 0,
                                       "01": [], "03": [], "06": []})
 
+    # Each copy: (document, its sender, recipient, when received, state).  A recipient an update added received
+    # its copy with the first update that carried it, counted in the period of that update.
+    copies = []
     for seq, _, sender, doc, accepted_at in docs:
         row(sender)["sent"] += 1
+        copies += [(doc, sender, recipient, accepted_at, state) for recipient, state in conn.execute(
+            "SELECT recipient, state FROM deliveries WHERE message_seq = ?", (seq,))]
+    for seq, sender, doc, accepted_at in conn.execute(
+            "SELECT seq, sender, original_id, accepted_at FROM messages WHERE kind = 'edoc' AND business_type = 2 "
+            "AND accepted_at >= ? AND accepted_at < ?", (start, end)).fetchall():
+        for recipient, state in conn.execute("SELECT recipient, state FROM deliveries WHERE message_seq = ?", (seq,)):
+            carried_before = conn.execute(
+                "SELECT 1 FROM messages m JOIN deliveries d ON d.message_seq = m.seq WHERE m.seq < ? AND "
+                "d.recipient = ? AND m.kind = 'edoc' AND m.sender = ? AND (m.document_id = ? AND "
+                "coalesce(m.business_type, 0) IN (0, 3) OR m.original_id = ? AND m.business_type = 2)",
+                (seq, recipient, sender, doc, doc)).fetchone()
+            if carried_before is None:
+                copies.append((doc, sender, recipient, accepted_at, state))
+    for doc, sender, recipient, accepted_at, state in copies:
         received = parse_iso(accepted_at)
-        for recipient, state, updated_at in conn.execute(
-                "SELECT recipient, state, updated_at FROM deliveries WHERE message_seq = ?", (seq,)):
-            if state in ("withdrawn", "superseded"):
-                continue
-            r = row(recipient)
-            r["received"] += 1
-            ledger = conn.execute("SELECT status_code, at FROM business_ledger WHERE document_id = ? AND doc_sender = ? "
-                                  "AND recipient = ? ORDER BY id", (doc, sender, recipient)).fetchall()
-            first: dict[str, datetime] = {}
-            for code, at in ledger:
-                first.setdefault(code, parse_iso(at))
-            r["accepted"] += "03" in first
-            r["refused"] += "02" in first
-            r["done"] += "06" in first
-            for code in ("01", "03", "06"):
-                if code in first:
-                    r[code].append(round((first[code] - received).total_seconds() * 1000))
-            answers = [first[c] for c in ("01", "02", "03") if c in first]
-            # Closed: a 15 answering a recall, a revoke or a replacement (the latest request before it).
-            requests = [(at, "13") for code, at in ledger if code == "13"] + [
-                (at, kind) for kind, at in conn.execute(
-                    "SELECT q.request, m.accepted_at FROM requests q JOIN messages m ON m.seq = q.message_seq "
-                    "WHERE q.document_id = ? AND q.doc_sender = ? AND q.recipient = ?", (doc, sender, recipient))]
-            closed = None
-            for code, at in ledger:
-                if code == "15":
-                    before = [kind for when, kind in sorted(requests) if when <= at]
-                    if before and before[-1] != "update":
-                        closed = parse_iso(at)
-                        break
-            due = deadline(received)
-            if answers:
-                r["overdue"] += min(answers) > due
-            else:
-                r["overdue"] += min(closed or now, now) > due
+        if state in ("withdrawn", "superseded"):
+            continue
+        r = row(recipient)
+        r["received"] += 1
+        ledger = conn.execute("SELECT status_code, at FROM business_ledger WHERE document_id = ? AND doc_sender = ? "
+                              "AND recipient = ? ORDER BY id", (doc, sender, recipient)).fetchall()
+        first: dict[str, datetime] = {}
+        for code, at in ledger:
+            first.setdefault(code, parse_iso(at))
+        r["accepted"] += "03" in first
+        r["refused"] += "02" in first
+        r["done"] += "06" in first
+        for code in ("01", "03", "06"):
+            if code in first:
+                r[code].append(round((first[code] - received).total_seconds() * 1000))
+        answers = [first[c] for c in ("01", "02", "03") if c in first]
+        # Closed: a 15 answering a recall, a revoke or a replacement (the latest request before it).
+        requests = [(at, "13") for code, at in ledger if code == "13"] + [
+            (at, kind) for kind, at in conn.execute(
+                "SELECT q.request, m.accepted_at FROM requests q JOIN messages m ON m.seq = q.message_seq "
+                "WHERE q.document_id = ? AND q.doc_sender = ? AND q.recipient = ?", (doc, sender, recipient))]
+        closed = None
+        for code, at in ledger:
+            if code == "15":
+                before = [kind for when, kind in sorted(requests) if when <= at]
+                if before and before[-1] != "update":
+                    closed = parse_iso(at)
+                    break
+        due = deadline(received)
+        if answers:
+            r["overdue"] += min(answers) > due
+        else:
+            r["overdue"] += min(closed or now, now) > due
     conn.close()
     return {code: {**{k: v for k, v in r.items() if k not in ("01", "03", "06")},
                    **{f"median_to_{c}": statistics.median(r[c]) / 1000 if r[c] else None for c in ("01", "03", "06")}}
@@ -207,6 +229,7 @@ def _report(t: Traffic, first: date, last: date, agency: str | None = None) -> d
 
 def test_the_report_equals_a_count_over_the_ledgers(traffic: Traffic) -> None:
     assert traffic.stored > 600 and traffic.refused > 50  # the traffic is varied: some steps were refused
+    assert traffic.added > 5  # and updates added recipients
     for first, last in ((date(2026, 11, 14), date(2026, 12, 1)), (date(2026, 11, 16), date(2026, 11, 21))):
         start, end = stats.period(first, last)
         expected = count_over_ledgers(traffic.store.path, start, end, NOW)
@@ -262,3 +285,27 @@ def test_the_store_selects_the_copies_of_a_set_of_agencies(traffic: Traffic) -> 
         assert {(c.message_id, c.recipient, c.steps) for c in mine} == {
             (c.message_id, c.recipient, c.steps) for c in everything if scope & {c.sender, c.recipient}}
     assert 0 < len(traffic.store.copies(start, None, {AGENCIES[0], AGENCIES[1]})) < len(everything)
+
+
+def test_a_copy_an_update_added_counts_from_the_first_update_that_carried_it(tmp_path: Path) -> None:
+    store = SqliteStore(open_database(tmp_path))
+    t = Traffic(store, random.Random(1))
+    g22, h41, g17 = AGENCIES[0], AGENCIES[1], AGENCIES[3]
+    doc = f"{g22},2026/11/20,1/VB"
+    first, second, third = (f"2026-11-{day}T09:00:00.000+07:00" for day in (20, 21, 22))
+    assert t.put(t.message("edoc", g22, doc, (h41,), first))
+    assert t.put(t.message("edoc", g22, doc, (h41, g17), second, business_type=2, original_id=doc))
+    assert t.put(t.message("edoc", g22, doc, (h41, g17), third, business_type=2, original_id=doc))  # carries it again
+    t.put(t.message("status", g17, doc, (g22,), third, doc_sender=g22, status_code="01",
+                    business=BusinessEvent(g22, doc, g17, "01", g17, third)))
+    copies = store.copies(first, None)
+    assert [(c.recipient, c.accepted_at, c.message_id, c.added_by) for c in copies] == [
+        (h41, first, "m1", None), (g17, second, "m1", "m2")]  # the document's copy, received with the update
+    assert copies[1].steps == (("update", third), ("01", third))  # the second update asks it as a party
+    assert [c.recipient for c in store.copies(second, None)] == [g17]  # in the period of the update
+    assert store.copies(second, None, unanswered=True) == []  # answered with 01
+    report = stats.report(store.copies(first, None), lambda code: EVERY_DAY, "2026-11-20", "2026-11-22", NOW,
+                          lambda code: True)
+    figures = {a.agency: (a.sent, a.received) for a in report.agencies}
+    assert figures[g22] == (1, 0) and figures[h41] == (0, 1) and figures[g17] == (0, 1)  # sent once
+    store.close()

@@ -196,7 +196,8 @@ class MessageView:
 @dataclass(frozen=True)
 class DocumentCopy:
     """One document (a new document or a replacement) for one recipient, as the ledgers tell it: what
-    deadlines and statistics are computed from."""
+    deadlines and statistics are computed from.  A copy an update added is the document's (``message_id``),
+    received when that update was (``accepted_at``)."""
 
     message_id: str
     document_id: str
@@ -208,6 +209,7 @@ class DocumentCopy:
     state: State
     state_at: str  # when the copy reached ``state`` (for a copy taken back: when it was taken back)
     steps: tuple[tuple[str, str], ...] = ()  # (step, at) in ledger order: status codes and requests (lifecycle)
+    added_by: str | None = None  # the update that first carried this copy (its recipient was not the document's)
 
 
 @dataclass(frozen=True)

@@ -882,7 +882,14 @@ class SqliteStore:
                unanswered: bool = False) -> list[DocumentCopy]:
         """Every copy of the documents axis accepted from ``start`` until before ``end`` (ISO times), with its
         business steps; only those ``agency`` (one code, or any of a set) sent or received, when given; only those
-        not yet answered with 01, 02 or 03, when ``unanswered``."""
+        not yet answered with 01, 02 or 03, when ``unanswered``.  A copy an update added (a recipient the document
+        itself did not go to) counts from the update that first carried it, when that update is in the period."""
+        copies = self._own_copies(start, end, agency, unanswered) + self._added_copies(start, end, agency, unanswered)
+        copies.sort(key=lambda c: c.accepted_at)  # stable: within one time, in the order axis accepted them
+        return copies
+
+    def _own_copies(self, start: str, end: str | None, agency: str | AbstractSet[str] | None,
+                    unanswered: bool) -> list[DocumentCopy]:
         where = f"{_DOCUMENTS} AND m.accepted_at >= ?" + (" AND m.accepted_at < ?" if end is not None else "")
         params: list[object] = [start] if end is None else [start, end]
         copy_where, copy_params = where, list(params)
@@ -922,6 +929,45 @@ class SqliteStore:
             steps.setdefault((r[0], r[1], r[2]), []).append((r[3], r[4]))
         return [DocumentCopy(r[0], r[1], r[2], r[3], r[4], r[5], r[6], State(r[7]), r[8],
                              tuple(steps.get((r[1], r[2], r[3]), ()))) for r in rows]
+
+    def _added_copies(self, start: str, end: str | None, agency: str | AbstractSet[str] | None,
+                      unanswered: bool) -> list[DocumentCopy]:
+        """The copies updates in the period added: the earliest update to carry one to a recipient the document
+        did not go to.  Few (updates are); each one's steps are read by its own indexed query."""
+        where = ("u.kind = 'edoc' AND u.business_type = 2 AND u.original_id IS NOT NULL AND u.accepted_at >= ?"
+                 + (" AND u.accepted_at < ?" if end is not None else ""))
+        params: list[object] = [start] if end is None else [start, end]
+        if agency is not None:
+            one, among = ((agency, "= ?") if isinstance(agency, str)
+                          else (_JSON_LIST(sorted(agency)), "IN (SELECT value FROM json_each(?))"))
+            where += f" AND (o.sender {among} OR d.recipient {among})"
+            params += [one, one]
+        if unanswered:
+            where += (" AND NOT EXISTS (SELECT 1 FROM business_ledger b WHERE b.document_id = o.document_id AND "
+                      "b.doc_sender = o.sender AND b.recipient = d.recipient AND b.status_code IN ('01', '02', '03'))")
+        rows = self.conn.execute(
+            "SELECT o.id, o.document_id, o.sender, d.recipient, u.priority, u.accepted_at, d.mode, d.state, "
+            "d.updated_at, u.id FROM messages u JOIN deliveries d ON d.message_seq = u.seq "
+            "JOIN messages o ON o.seq = (SELECT min(x.seq) FROM messages x WHERE x.document_id = u.original_id "
+            "AND x.doc_sender = u.sender AND x.kind = 'edoc' AND coalesce(x.business_type, 0) NOT IN (1, 2)) "
+            f"WHERE {where} AND o.seq < u.seq "
+            "AND NOT EXISTS (SELECT 1 FROM deliveries od WHERE od.message_seq = o.seq AND od.recipient = d.recipient) "
+            "AND NOT EXISTS (SELECT 1 FROM messages e JOIN deliveries ed ON ed.message_seq = e.seq "
+            "WHERE e.original_id = u.original_id AND e.doc_sender = u.sender AND e.kind = 'edoc' "
+            "AND e.business_type = 2 AND e.seq > o.seq AND e.seq < u.seq AND ed.recipient = d.recipient) "
+            "ORDER BY u.seq, d.recipient", params).fetchall()
+        only = " AND status_code IN ('13', '15', '16')" if unanswered else ""
+        copies = []
+        for r in rows:
+            steps = self.conn.execute(
+                "SELECT status_code, at, message_seq, 1, id FROM business_ledger "
+                f"WHERE document_id = ? AND doc_sender = ? AND recipient = ?{only} "
+                "UNION ALL SELECT q.request, m.accepted_at, q.message_seq, 0, q.id FROM requests q "
+                "JOIN messages m ON m.seq = q.message_seq WHERE q.document_id = ? AND q.doc_sender = ? "
+                "AND q.recipient = ? ORDER BY 3, 4, 5", (r[1], r[2], r[3], r[1], r[2], r[3])).fetchall()
+            copies.append(DocumentCopy(r[0], r[1], r[2], r[3], r[4], r[5], r[6], State(r[7]), r[8],
+                                       tuple((s[0], s[1]) for s in steps), added_by=r[9]))
+        return copies
 
 
 # -- retention (see axis.storage.retention): the one way rows leave the ledgers
