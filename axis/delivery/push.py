@@ -103,7 +103,7 @@ class Pusher:
         tls = client_policy(config.tls_ca, config.tls_client_cert, config.tls_client_key)
         self.http = HTTPClient(Agent(reactor, contextFactory=tls, pool=self.pool,
                                      connectTimeout=config.connect_timeout))
-        self.upstream = UpstreamLinks(reactor, self.http, config.timeout, max_package)
+        self.upstream = UpstreamLinks(reactor, self.http, config.timeout, max_package, axis_code)
         self.in_flight: set[tuple[str, str]] = set()
         # attempts in flight per target (push URL or route): one receiver that hangs may hold at most per_host
         # of the concurrency slots, so it cannot stall every other agency's deliveries

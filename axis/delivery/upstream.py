@@ -37,6 +37,7 @@ from axis.delivery.http import AnswerTooLong, bounded_request, headers_of
 from axis.errors import AxisError, Code
 from axis.intake import Refused
 from axis.registry import Registry, Route, RouteDelivery
+from axis.vntime import iso
 from axis.vxp.client import VxpClient
 
 log = logging.getLogger(__name__)
@@ -77,22 +78,27 @@ class UpstreamRefused(UpstreamError):
 class UpstreamLink:
     """One upstream axis, as a VXP client with axis's system id there."""
 
-    def __init__(self, reactor: Any, http: HTTPClient, route: Route, timeout: float, max_package: int) -> None:
+    def __init__(self, reactor: Any, http: HTTPClient, route: Route, timeout: float, max_package: int,
+                 axis_code: str) -> None:
         assert route.url is not None and route.vxp_system_id is not None and route.credentials.hmac_secret
         self.reactor, self.http, self.route, self.timeout = reactor, http, route, timeout
+        self.axis_code = axis_code
         self.max_package = max_package
         self.client = VxpClient(route.url, route.vxp_system_id, route.credentials.hmac_secret, fresh=True)
         parts = urlsplit(route.url)
         self._origin = f"{parts.scheme}://{parts.netloc}"
 
     @inlineCallbacks
-    def call(self, operation: str, params: dict[str, Any] | None = None, body: bytes = b""):  # type: ignore[no-untyped-def]
-        """The JSON answer of one operation (checked to be an object), or UpstreamError."""
+    def call(self, operation: str, params: dict[str, Any] | None = None, body: bytes = b"",  # type: ignore[no-untyped-def]
+             extra: tuple[tuple[str, str], ...] = ()):
+        """The JSON answer of one operation (checked to be an object), or UpstreamError.  ``extra``: headers beside
+        the signed ones (an SDK server ignores them)."""
         prepared = self.client.prepare(operation, params, body)
         limit = MAX_LIST_ANSWER + self.max_package * 2  # a getEdoc answer is the package in base64
         try:
             status, raw = yield bounded_request(self.reactor, self.http, prepared.method, self._origin + prepared.path,
-                                                headers_of(prepared.headers), prepared.body, self.timeout, limit)
+                                                headers_of([*prepared.headers, *extra]), prepared.body, self.timeout,
+                                                limit)
         except AnswerTooLong as exc:
             raise UpstreamTooLong(f"{operation} to {self.route.name}: {exc}") from None
         except Exception as exc:
@@ -109,9 +115,10 @@ class UpstreamLink:
 
     @inlineCallbacks
     def send(self, body: bytes, kind: str):  # type: ignore[no-untyped-def]
-        """sendEdoc; the upstream's DocId."""
+        """sendEdoc, with axis's hop as on every delivery (``X-Axis-Trace``); the upstream's DocId."""
         answer = yield self.call("sendEdoc", {"from": self.route.vxp_system_id, "servicetype": "eDoc",
-                                              "messagetype": kind}, body)
+                                              "messagetype": kind}, body,
+                                 extra=(("X-Axis-Trace", f"{self.axis_code};{iso()}"),))
         doc_id = answer.get("DocId")
         if not isinstance(doc_id, str) or not doc_id:
             raise UpstreamError(f"sendEdoc to {self.route.name}: the answer has no DocId")
@@ -121,15 +128,16 @@ class UpstreamLink:
 class UpstreamLinks:
     """The links of the current registry's ``vxp`` routes, made again when a reload changes a route."""
 
-    def __init__(self, reactor: Any, http: HTTPClient, timeout: float, max_package: int) -> None:
+    def __init__(self, reactor: Any, http: HTTPClient, timeout: float, max_package: int, axis_code: str) -> None:
         self.reactor, self.http, self.timeout, self.max_package = reactor, http, timeout, max_package
+        self.axis_code = axis_code
         self._links: dict[str, UpstreamLink] = {}
 
     def get(self, route: Route) -> UpstreamLink:
         link = self._links.get(route.name)
         if link is None or link.route != route:
             link = self._links[route.name] = UpstreamLink(self.reactor, self.http, route, self.timeout,
-                                                          self.max_package)
+                                                          self.max_package, self.axis_code)
         return link
 
     def current(self, registry: Registry) -> list[UpstreamLink]:

@@ -262,6 +262,7 @@ class VxpUpstream:
 
     def __init__(self, delay: float = 0.0, mailbox: dict[str, dict[str, Any]] | None = None) -> None:
         self.sent: list[bytes] = []
+        self.traces: list[str | None] = []  # each sendEdoc's X-Axis-Trace
         self.delay = delay
         self.mailbox = dict(mailbox or {})  # docId -> its getEdoc answer; listed (as edoc) until acknowledged
         self.acks: list[tuple[str, str]] = []
@@ -279,6 +280,7 @@ class VxpUpstream:
                 if self.path.endswith("/sendEdoc"):
                     time.sleep(outer.delay)
                     outer.sent.append(body)
+                    outer.traces.append(self.headers.get("X-Axis-Trace"))
                     answer["DocId"] = f"up-{len(outer.sent)}"
                 elif self.path.endswith("/getReceivedEdocList"):
                     kind = self.headers.get("XroadVnpt-messagetype")
@@ -328,6 +330,7 @@ def test_a_package_for_two_agencies_upstream_is_sent_up_once(tmp_path: Path) -> 
         rows = province.wait_for(delivered, what="both copies delivered")
         time.sleep(1.0)  # any second attempt would have reached the upstream by now
         assert len(upstream.sent) == 1, f"the package was sent up {len(upstream.sent)} times"
+        assert (upstream.traces[0] or "").startswith(PROVINCE_AXIS + ";")  # its hop, as on every delivery
         assert {r["events"][-1]["detail"] for r in rows} == {"sent to the upstream axis of route national (its DocId up-1)"}
     finally:
         province.kill()
