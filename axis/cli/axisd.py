@@ -34,20 +34,6 @@ from axis.storage.backup import running_daemon
 log = logging.getLogger("axisd")
 
 
-def _ourselves() -> set[int]:
-    """This process and those that started it: a stale pid file may name one of them now (a shell whose command
-    line names axisd, in a container whose pids repeat), and none is another axisd on the data directory."""
-    pids, pid = {os.getpid()}, os.getppid()
-    while pid > 0 and pid not in pids:
-        pids.add(pid)
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            pid = int(stat[stat.rindex(")") + 2:].split()[1])  # the field after the state: the parent's pid
-        except (OSError, ValueError, IndexError):
-            break
-    return pids
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="axisd", description="The axis daemon.")
     parser.add_argument("--config", "-c", default="conf/axisd.toml", type=Path)
@@ -69,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     # One daemon per store: a second would push every queued delivery again, and replace the first's pid file.
     running = running_daemon(config.server.data_dir)
-    if running is not None and running not in _ourselves():
+    if running is not None:
         print(f"axisd: cannot start: an axisd (pid {running}) already runs on {config.server.data_dir}",
               file=sys.stderr)
         return 2

@@ -262,10 +262,17 @@ def verify(src: Path) -> dict[str, Any]:
 
 
 def running_daemon(data_dir: Path) -> int | None:
-    """The pid of an axisd that runs on ``data_dir``, according to its pid file; None when none does."""
+    """The pid of an axisd that runs on ``data_dir``, according to its pid file; None when none does.
+
+    A pid file left by a daemon that was killed may name another program now: one whose command line does not
+    name axisd, or this process or one that started it (in a container whose pids repeat, the shell running
+    ``axisctl reload`` or starting axisd may have the dead daemon's number, and its command line may name axisd).
+    None of those is an axisd on the data directory; ``axisctl reload`` would send the SIGHUP to it."""
     try:
         pid = int((data_dir / PID_FILE).read_text().strip())
     except (OSError, ValueError):
+        return None
+    if pid <= 0 or pid in _lineage():
         return None
     try:
         os.kill(pid, 0)
@@ -273,11 +280,24 @@ def running_daemon(data_dir: Path) -> int | None:
         return None
     except PermissionError:
         return pid  # alive, someone else's
-    try:  # a stale pid file whose number another program now has
+    try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return pid
-    return pid if b"axis" in cmdline else None
+    return pid if b"axisd" in cmdline else None
+
+
+def _lineage() -> set[int]:
+    """This process and those that started it, up to the first one."""
+    pids, pid = {os.getpid()}, os.getppid()
+    while pid > 0 and pid not in pids:
+        pids.add(pid)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            pid = int(stat[stat.rindex(")") + 2:].split()[1])  # the field after the state: the parent's pid
+        except (OSError, ValueError, IndexError):
+            break
+    return pids
 
 
 def restore(src: Path, data_dir: Path, force: bool = False) -> dict[str, Any]:
