@@ -262,7 +262,10 @@ def add_commands(sub: Any) -> None:
     common(p)
     p.add_argument("--from", dest="start", required=True, metavar="DATE", help="first day (2026-11-01)")
     p.add_argument("--to", dest="end", required=True, metavar="DATE", help="last day, included")
-    p.add_argument("--agency", help="this agency only")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--agency", help="this agency only")
+    which.add_argument("--under", metavar="CODE", help="this agency and every agency registered under it (parent), "
+                       "as GET /v1/stats gives it to that agency")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.set_defaults(func=cmd_stats)
 
@@ -377,7 +380,13 @@ def cmd_overdue(args: argparse.Namespace) -> int:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     config, path = _full_config(args)
-    agency = _agency(config, args.agency)
+    scope: str | frozenset[str] | None = _agency(config, args.agency)
+    if args.under is not None:
+        top = config.registry.get(args.under)
+        if top is None:
+            raise OperateError(f"--under {args.under!r}: not a registered agency")
+        under = config.registry.under(top.key)
+        scope = next(iter(under)) if len(under) == 1 else frozenset(under)
     first, last = _date(args.start, "--from"), _date(args.end, "--to")
     try:
         start, end = stats.period(first, last)
@@ -385,12 +394,13 @@ def cmd_stats(args: argparse.Namespace) -> int:
         raise OperateError(str(exc)) from None
     store = SqliteStore(path, readonly=True)
     try:
-        copies = store.copies(start, end, agency)
+        copies = store.copies(start, end, scope)
     finally:
         store.close()
+    include = ((lambda code: True) if scope is None else scope.__eq__ if isinstance(scope, str)
+               else scope.__contains__)
     report = stats.report(copies, partial(config.deadlines.calendar_for, config.registry),
-                          first.isoformat(), last.isoformat(), vn_now(),
-                          (lambda code: True) if agency is None else agency.__eq__, config.registry.name)
+                          first.isoformat(), last.isoformat(), vn_now(), include, config.registry.name)
     rows = [a.to_dict() for a in report.agencies]
     if args.format == "json":
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))

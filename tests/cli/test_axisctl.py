@@ -123,6 +123,8 @@ def test_stats_and_overdue_errors_are_one_clear_line(tmp_path: Path) -> None:
     assert "--from expects a date" in run("stats", "--from", "1/11/2026", "--to", "2026-11-30", *c, ok=1).stderr
     assert "before it starts" in run("stats", "--from", "2026-11-30", "--to", "2026-11-01", *c, ok=1).stderr
     assert "--agency 'x'" in run("overdue", "--agency", "x", *c, ok=1).stderr
+    assert "--under 'H41': not a registered agency" in run("stats", "--from", "2026-11-01", "--to", "2026-11-30",
+                                                           "--under", "H41", *c, ok=1).stderr
     assert "no overdue documents" in run("overdue", *c).stdout
     assert "(no documents in this period)" in run("stats", "--from", "2026-11-01", "--to", "2026-11-30", *c).stdout
     config.write_text(config.read_text() + '[deadlines]\ndays = ["someday"]\n')

@@ -104,6 +104,11 @@ def test_an_unanswered_document_becomes_overdue_and_the_statistics_agree(
     assert csv_lines[0].startswith("agency,name,sent,received") and len(csv_lines) == 4
     table = ctl(axisd, capsys, "stats", "--from", today, "--to", today, "--agency", SO)
     assert SO in table and H41 not in table.replace(SO, "")
+    # --under: what the province sees over the API, for an operator (either grammar)
+    under = json.loads(ctl(axisd, capsys, "stats", "--from", today, "--to", today, "--under", "H41", "--format", "json"))
+    assert {r["agency"]: r for r in under["agencies"]} == rows
+    alone = json.loads(ctl(axisd, capsys, "stats", "--from", today, "--to", today, "--under", SO, "--format", "json"))
+    assert [r["agency"] for r in alone["agencies"]] == [SO]
 
     # A late answer ends the wait, but the copy was overdue and stays so in the statistics.
     accepted(axisd, status_of(SO, G22, doc, "01"), SO)
