@@ -86,15 +86,31 @@ def _dates(s: _Section, key: str, default: frozenset[date]) -> frozenset[date]:
     return frozenset(out)
 
 
+_FULL_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _weekday(value: object) -> int | None:
+    """Monday 0 … Sunday 6 from its name or a start of it of three letters or more ("thu", "Thurs", "thursday"):
+    "monkey" is no Monday, as reading only the first three letters made it."""
+    if not isinstance(value, str):
+        return None
+    word = value.strip().lower()
+    for day, name in enumerate(_FULL_NAMES):
+        if len(word) >= 3 and name.startswith(word):
+            return day
+    return None
+
+
 def _days(s: _Section, key: str, default: frozenset[int]) -> frozenset[int]:
     values = s.get(key, list, None)
     if values is None:
         return default
     days = set()
     for value in values:
-        if not isinstance(value, str) or value.strip().lower()[:3] not in WEEKDAYS:
-            raise s.error(key, f"expected weekday names ({', '.join(WEEKDAYS)}), got {value!r}")
-        days.add(WEEKDAYS.index(value.strip().lower()[:3]))
+        day = _weekday(value)
+        if day is None:
+            raise s.error(key, f"expected weekday names ({', '.join(WEEKDAYS)}, or in full), got {value!r}")
+        days.add(day)
     if not days:
         raise s.error(key, "at least one working weekday is needed (otherwise nothing would ever be due)")
     return frozenset(days)

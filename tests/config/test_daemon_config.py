@@ -194,7 +194,7 @@ def test_deadlines_defaults_and_a_calendar_of_its_own(tmp_path: Path) -> None:
 
     default = load(write(tmp_path, AXIS)).deadlines
     assert default.default == WorkCalendar() and default.watch == 30 * 86400 and default.refresh == 60
-    config = load(write(tmp_path, AXIS + '[deadlines]\ndays = ["Mon", "tue", "wednesday", "thu", "fri"]\n'
+    config = load(write(tmp_path, AXIS + '[deadlines]\ndays = ["Mon", "Tues", "wednesday", " thurs ", "fri"]\n'
                                          'end_of_day = "16:30"\nholidays = [2026-09-02, "2026-09-01"]\n'
                                          'workdays = ["2026-08-29"]\nwatch = "7d"\nrefresh = "30s"\n'
                                          '[deadlines.calendars.mot-cua]\ndays = ["mon", "sat"]\n'
@@ -211,6 +211,9 @@ def test_deadlines_defaults_and_a_calendar_of_its_own(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "key", "fragment"), [
     ('[deadlines]\ndays = []\n', "deadlines.days", "at least one working weekday"),
     ('[deadlines]\ndays = ["monday", "funday"]\n', "deadlines.days", "weekday names"),
+    ('[deadlines]\ndays = ["mon", "monkey"]\n', "deadlines.days", "weekday names"),  # not a Monday
+    ('[deadlines]\ndays = ["mo"]\n', "deadlines.days", "weekday names"),
+    ('[deadlines]\ndays = [1]\n', "deadlines.days", "weekday names"),
     ('[deadlines]\nend_of_day = "5pm"\n', "deadlines.end_of_day", "time of day"),
     ('[deadlines]\nend_of_day = "24:00"\n', "deadlines.end_of_day", "time of day"),
     ('[deadlines]\nholidays = ["2026-02-30"]\n', "deadlines.holidays", "expected dates"),
