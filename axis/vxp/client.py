@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import ssl
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -89,9 +90,15 @@ class VxpClient:
         return raw if operation == "downloadEdoc" else json.loads(raw)
 
     def send(self, prepared: Prepared) -> tuple[int, bytes]:
+        status, _, body = self.exchange(prepared)
+        return status, body
+
+    def exchange(self, prepared: Prepared, context: ssl.SSLContext | None = None) -> tuple[int, dict[str, str], bytes]:
+        """Send one request: (status, the answer's headers by lowercase name, its body); ``context`` for HTTPS."""
         url = urlsplit(self.endpoint)
-        conn_class = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-        conn = conn_class(url.hostname or "127.0.0.1", url.port, timeout=self.timeout)
+        host = url.hostname or "127.0.0.1"
+        conn = (http.client.HTTPSConnection(host, url.port, timeout=self.timeout, context=context)
+                if url.scheme == "https" else http.client.HTTPConnection(host, url.port, timeout=self.timeout))
         try:
             conn.putrequest(prepared.method, prepared.path, skip_accept_encoding=True)
             for name, value in prepared.headers:
@@ -100,6 +107,7 @@ class VxpClient:
                 conn.putheader("Content-Length", str(len(prepared.body)))
             conn.endheaders(prepared.body)
             response = conn.getresponse()
-            return response.status, response.read()
+            body = response.read()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, body
         finally:
             conn.close()

@@ -233,17 +233,7 @@ def test_a_client_certificate_naming_an_agency_binds_the_vxp_door_too_for_a_lowe
         peer = VxpClient(f"https://127.0.0.1:{axisd.port}/vxp", "axis.h14", secret.read_bytes())
 
         def call(ctx: ssl.SSLContext) -> Any:
-            prepared = peer.prepare("getReceivedEdocList", {"messagetype": "edoc"})
-            conn = http.client.HTTPSConnection("127.0.0.1", axisd.port, context=ctx, timeout=20)
-            try:
-                conn.putrequest(prepared.method, prepared.path, skip_accept_encoding=True)
-                for name, value in prepared.headers:
-                    conn.putheader(name, value.encode("utf-8"))
-                conn.putheader("Content-Length", str(len(prepared.body or b"")))
-                conn.endheaders(prepared.body)
-                return json.loads(conn.getresponse().read())
-            finally:
-                conn.close()
+            return json.loads(peer.exchange(peer.prepare("getReceivedEdocList", {"messagetype": "edoc"}), ctx)[2])
 
         assert call(context(certs))["ErrorCode"] == "0"  # no certificate: the route's secret is enough
         assert call(context(certs, H41))["ErrorCode"] == "auth.not-your-agency"
