@@ -178,8 +178,11 @@ def build(reactor: Any, loaded: Loaded) -> App:
     service.on_accepted.append(pusher.wake)
     poller = UpstreamPoller(reactor, service, pusher.upstream, config.delivery.upstream_poll_interval)
     if config.server.intake_processes:
-        service.pool = IntakePool(reactor, IntakePool.child_command(config.source.resolve(), config.server.data_dir),
-                                  config.server.intake_processes, loaded.sources, on_change=metrics.intake_changed)
+        # The path as given, made absolute (not resolved): a configuration behind a symlink that is later pointed
+        # elsewhere (a Kubernetes ConfigMap) is read anew through it, by the daemon and its processes alike.
+        service.pool = IntakePool(reactor, IntakePool.child_command(config.source.absolute(), config.server.data_dir),
+                                  config.server.intake_processes, loaded.sources, signer.key_id,
+                                  on_change=metrics.intake_changed)
     site, vxp_site = build_site(service, metrics, config.limits.max_bytes, config.server.request_timeout,
                                 config.vxp, config.server.receive_timeout)
     settle()

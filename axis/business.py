@@ -57,10 +57,11 @@ def _check_status(store: WriteStore, msg: NewMessage) -> NewMessage:
         raise AxisError.of(Code.STATUS_UNKNOWN_DOCUMENT, "the status names no document (ResponseFor/DocumentId)")
     named = event.document_id  # what refusals speak of: never the original's id, which a stranger must not learn
     document = store.document(event.doc_sender, named)
+    answers: str | None = None  # the request a 15 or 16 answers by naming that request's own DocumentId
     if document is None:
-        msg, event, document = _about_original(store, msg, event)
-    elif event.status_code in (lifecycle.CHANGE_ACCEPTED, lifecycle.CHANGE_REFUSED):
-        msg, event, document = _about_replaced(store, msg, event, document)
+        msg, event, document, answers = _about_original(store, msg, event)
+    elif event.status_code in _ANSWERS:
+        msg, event, document, answers = _about_replaced(store, msg, event, document)
     # An agency that is neither the sender nor a recipient of the document learns no more than if it did not
     # exist: else a status would tell anyone which DocumentIds (guessable: code, date, number) another agency used.
     if document is None or (event.author != event.doc_sender and event.author not in document.deliveries):
@@ -74,49 +75,59 @@ def _check_status(store: WriteStore, msg: NewMessage) -> NewMessage:
             detail = (f"{event.author} did not receive {named!r} from {event.doc_sender}"
                       + (" (it was taken back before it was fetched)" if copy is not None else ""))
         raise AxisError.of(Code.STATUS_NOT_PARTY, detail)
-    lifecycle.check_status(store.history(event.doc_sender, event.document_id, event.recipient), event.status_code,
-                           event.recipient)
+    history = store.history(event.doc_sender, event.document_id, event.recipient)
+    pending = lifecycle.standing(history).pending
+    if answers is not None and event.status_code in _ANSWERS and pending not in (None, answers):
+        # Named so, it answers that request; another one (a recall since, say) now waits and is not answered so.
+        raise AxisError.of(Code.STATUS_OUT_OF_ORDER, f"{lifecycle.named(event.status_code)} naming {named!r} "
+                           f"answers its {answers}, but {event.recipient}'s copy waits for an answer to "
+                           f"{lifecycle.named(pending)}: answer that by the document's own DocumentId")
+    lifecycle.check_status(history, event.status_code, event.recipient)
     return msg
 
 
-def _about_original(store: WriteStore, msg: NewMessage, event: BusinessEvent
-                    ) -> tuple[NewMessage, BusinessEvent, DocumentFacts | None]:
+_ANSWERS = (lifecycle.CHANGE_ACCEPTED, lifecycle.CHANGE_REFUSED)
+_Placed = tuple[NewMessage, BusinessEvent, DocumentFacts | None, str | None]  # (…, the request a 15/16 answers)
+
+
+def _about_original(store: WriteStore, msg: NewMessage, event: BusinessEvent) -> _Placed:
     """A status naming the own DocumentId of a revoke or update (which may differ from its Bussiness/DocumentId,
-    as in the SDK's update sample) answers that request, a step of the original document: its business entry is
-    the original's, and the message is linked to the original (``original_id``) as the request is.  The message
-    keeps the DocumentId it named, as its receipt does."""
+    as in the SDK's update sample) is a step of the original document, a 15 or 16 the answer to that request: its
+    business entry is the original's, and the message is linked to the original (``original_id``) as the request
+    is.  The message keeps the DocumentId it named, as its receipt does."""
     original_id = store.request_original(event.doc_sender, event.document_id)
     if original_id is None:
-        return msg, event, None
+        return msg, event, None, None
     document = store.document(event.doc_sender, original_id)
     if document is None:
-        return msg, event, None
+        return msg, event, None, None
+    made = [request for request, on in store.requests_made(event.doc_sender, event.document_id, event.recipient)
+            if on == original_id]
     event = dataclasses.replace(event, document_id=original_id)
-    return dataclasses.replace(msg, business=event, original_id=original_id), event, document
+    return dataclasses.replace(msg, business=event, original_id=original_id), event, document, (made or [None])[-1]
 
 
-def _about_replaced(store: WriteStore, msg: NewMessage, event: BusinessEvent, document: DocumentFacts
-                    ) -> tuple[NewMessage, BusinessEvent, DocumentFacts]:
+def _about_replaced(store: WriteStore, msg: NewMessage, event: BusinessEvent, document: DocumentFacts) -> _Placed:
     """A 15 or 16 naming a replacement's own DocumentId, when nothing of the replacement itself waits for an answer
     from that recipient, answers the replacement's request: a step of the document it replaced (as for a revoke's
     or update's own DocumentId, see :func:`_about_original`).  A replacement of several documents for that
     recipient names none of them: the answer must say which."""
     if lifecycle.standing(store.history(event.doc_sender, event.document_id, event.recipient)).pending is not None:
-        return msg, event, document
+        return msg, event, document, None
     replaced = [original for request, original in store.requests_made(event.doc_sender, event.document_id,
                                                                        event.recipient)
                 if request == lifecycle.REPLACE]
     if not replaced:
-        return msg, event, document
+        return msg, event, document, None
     if len(replaced) > 1:
         raise AxisError.of(Code.STATUS_OUT_OF_ORDER, f"{event.status_code} for {event.document_id!r}: that "
                            f"replacement replaced {len(replaced)} documents for {event.recipient}; answer each by its "
                            "own DocumentId (ResponseFor/DocumentId)")
     original = store.document(event.doc_sender, replaced[0])
     if original is None:  # gone with retention; the replacement's own rules then refuse the answer
-        return msg, event, document
+        return msg, event, document, None
     event = dataclasses.replace(event, document_id=replaced[0])
-    return dataclasses.replace(msg, business=event, original_id=replaced[0]), event, original
+    return dataclasses.replace(msg, business=event, original_id=replaced[0]), event, original, lifecycle.REPLACE
 
 
 def _original(store: WriteStore, sender: str, document_id: str | None) -> DocumentFacts:

@@ -446,6 +446,9 @@ def load_or_create_identity(key_path: Path, cert_path: Path, code: str, name: st
 def _load_or_create(key_path: Path, cert_path: Path, code: str, name: str) -> ReceiptSigner:
     has_key, has_cert = key_path.exists(), cert_path.exists()
     if has_key and has_cert:
+        exposed = sources.exposed_secret(key_path)
+        if exposed is not None:  # whoever reads it can sign receipts as axis
+            raise ValueError(f"receipt identity: {exposed}")
         signer = ReceiptSigner(load_key(key_path), load_certificate(cert_path))
         named = [a.value for a in signer.certificate.subject.get_attributes_for_oid(AGENCY_CODE_ATTRIBUTE)]
         if named and code not in named:

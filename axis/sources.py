@@ -5,7 +5,8 @@ every reload).  An edit made between two of those reads would leave them serving
 registries without a word.  Every file read while loading goes through :func:`read_bytes`
 (or :func:`open_text`);
 inside :func:`recording` it is noted (its real path and the SHA-256 of its bytes), so that
-two loads can be compared (:func:`differences`).
+two loads can be compared (:func:`differences`).  And a file of secrets that other users of
+the machine may read is refused (:func:`exposed_secret`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from os import PathLike
+from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 _SEEN: ContextVar[dict[str, str] | None] = ContextVar("axis_sources_seen", default=None)
+
+
+def exposed_secret(file: Path) -> str | None:
+    """Why a file of secrets (an HMAC secret, a private key) must not be used: other users of the machine may read
+    or change it, and whoever reads it can act as axis or as an agency.  Refused, as ssh and PostgreSQL refuse such
+    keys; a group that may only read it (mode 0640) is allowed.  ``None`` when it is private, or cannot be looked at
+    (the caller then says why it cannot read it)."""
+    try:
+        mode = file.stat().st_mode & 0o777
+    except OSError:
+        return None
+    if mode & 0o027:
+        return (f"{file} is open to other users of this machine (mode {mode:04o}): make it readable by axisd only "
+                f"(chmod 600 {file}, or 640 for axisd's group)")
+    return None
 
 
 def read_bytes(path: str | PathLike[str]) -> bytes:

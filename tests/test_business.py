@@ -297,3 +297,24 @@ def test_a_revoke_withdraws_the_unfetched_update_that_added_a_recipient(store: S
     assert [d.state for d in store.message(update.message_id).deliveries if d.recipient == G17] == [State.WITHDRAWN]
     assert all(e.recipient != G17 for e in store.message(original.message_id).ledger)  # not the original's copy
     assert refused(store, status(G17, "01")).code.code == "status.not-party"
+
+
+def test_an_answer_naming_a_request_s_own_id_does_not_answer_a_later_request(store: SqliteStore) -> None:
+    """Named by the replacement's (or update's) own DocumentId, a 15 or 16 answers that request; when the document
+    waits for an answer to something else since (the sender recalled it), it is refused, not taken for that."""
+    fetch(store, H14, put(store, edoc(doc=OLD)).message_id)
+    put(store, edoc(doc=NEW, business_type=3, original_id=OLD, replaces=((OLD, (H41, H14)),)))
+    put(store, status(G22, "13", doc=OLD, to=H14))  # the sender recalls the original itself
+    err = refused(store, status(H14, "16", doc=NEW))
+    assert err.code.code == "status.out-of-order" and "waits for an answer to 13 (recall)" in err.problem.detail
+    assert OLD not in err.problem.detail  # the original's id is not told
+    assert history(store, H14, OLD) == ["replace", "13"]  # the recall stays unanswered
+    put(store, status(H14, "16", doc=OLD))  # answered by the document's own id
+    assert history(store, H14, OLD) == ["replace", "13", "16"]
+
+    fetch(store, H41, put(store, edoc(to=(H41,))).message_id)
+    put(store, edoc(to=(H41,), doc=UPDATE_ID, business_type=2, original_id=DOC))
+    put(store, status(G22, "13", to=H41))
+    err = refused(store, status(H41, "15", doc=UPDATE_ID))
+    assert err.code.code == "status.out-of-order" and "answers its update" in err.problem.detail
+    assert history(store, H41) == ["update", "13"]

@@ -340,6 +340,18 @@ def test_identity_is_created_privately_then_reloaded(tmp_path: Path) -> None:
     assert verify_receipt(second.sign_json(RECEIPT), cert) == RECEIPT
 
 
+def test_an_identity_key_open_to_other_users_is_refused(tmp_path: Path) -> None:
+    """The key under data_dir is axis's as much as a configured one: whoever reads it signs receipts as axis."""
+    key_path, cert_path = tmp_path / "axis-key.pem", tmp_path / "axis-cert.pem"
+    load_or_create_identity(key_path, cert_path, AXIS_CODE, "axis")
+    key_path.chmod(0o644)  # chmod -R 755 var/, say
+    with pytest.raises(ValueError, match=r"receipt identity: .*axis-key.pem is open to other users of this machine "
+                                         r"\(mode 0644\)"):
+        load_or_create_identity(key_path, cert_path, AXIS_CODE, "axis")
+    key_path.chmod(0o640)
+    assert load_or_create_identity(key_path, cert_path, AXIS_CODE, "axis").key_id
+
+
 def test_identity_uses_an_operators_rsa_key(tmp_path: Path, identities: dict[str, pki.Issued]) -> None:
     key_path, cert_path = pki.write(identities["RS256"], tmp_path, "axis")
     loaded = load_or_create_identity(key_path, cert_path, AXIS_CODE, "axis")

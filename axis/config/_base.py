@@ -38,21 +38,6 @@ MAX_DAYS = 36500
 MAX_SECONDS = MAX_DAYS * 86400.0
 
 
-def exposed_secret(file: Path) -> str | None:
-    """Why a file of secrets (an HMAC secret, a private key) must not be used: other users of the machine may read
-    or change it, and whoever reads it can act as axis or as an agency.  Refused, as ssh and PostgreSQL refuse such
-    keys; a group that may only read it (mode 0640) is allowed.  ``None`` when it is private, or cannot be looked at
-    (the caller then says why it cannot read it)."""
-    try:
-        mode = file.stat().st_mode & 0o777
-    except OSError:
-        return None
-    if mode & 0o027:
-        return (f"{file} is open to other users of this machine (mode {mode:04o}): make it readable by axisd only "
-                f"(chmod 600 {file}, or 640 for axisd's group)")
-    return None
-
-
 def parse_duration(value: object) -> float:
     """Seconds from an int or float (seconds) or a string such as ``"500ms"``, ``"5s"``, ``"10m"``,
     ``"24h"``, ``"5d"``.  Raises ValueError for anything else, and for negative or infinite values."""

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from axis import receipt
+from axis import receipt, sources
 from axis.agencycode import parse_strict
-from axis.config._base import _Section, exposed_secret
+from axis.config._base import _Section
 from axis.errors import AxisError
 
 
@@ -51,7 +51,7 @@ def _check_receipt_pair(s: _Section, key: Path, cert: Path) -> None:
         raise s.error("cert", f"{cert}: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise s.error("cert", str(exc)) from None
-    exposed = exposed_secret(key)
+    exposed = sources.exposed_secret(key)
     if exposed is not None:
         raise s.error("key", exposed)
     try:

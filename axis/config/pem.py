@@ -10,7 +10,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from axis import sources
-from axis.config._base import ConfigError, exposed_secret
+from axis.config._base import ConfigError
 
 
 def check_certificates(path: Path, key: str, files: tuple[Path, ...]) -> None:
@@ -23,7 +23,7 @@ def check_pair(path: Path, cert_key: str, key_key: str, cert: Path | None, key: 
     if cert is None or key is None:
         return
     first = _certificates(path, cert_key, cert)[0]
-    exposed = exposed_secret(key)
+    exposed = sources.exposed_secret(key)
     if exposed is not None:
         raise ConfigError(path, key_key, exposed)
     try:

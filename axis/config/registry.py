@@ -68,7 +68,7 @@ from urllib.parse import urlsplit
 from axis import sources
 from axis.agencycode import AgencyCode, Grammar, parse_strict
 from axis.config import pem
-from axis.config._base import ConfigError, _Section, exposed_secret, read_toml
+from axis.config._base import ConfigError, _Section, read_toml
 from axis.errors import AxisError
 from axis.registry import Agency, Credentials, DeliveryMode, Registry, Route, RouteDelivery, SignaturePolicy, route_key
 
@@ -121,7 +121,7 @@ def _secret_from_env(name: str) -> bytes:
 
 
 def _secret_from_file(path: Path) -> bytes:
-    exposed = exposed_secret(path)
+    exposed = sources.exposed_secret(path)
     if exposed is not None:
         raise ValueError(exposed)
     try:

@@ -264,15 +264,14 @@ def verify(src: Path) -> dict[str, Any]:
 def running_daemon(data_dir: Path) -> int | None:
     """The pid of an axisd that runs on ``data_dir``, according to its pid file; None when none does.
 
-    A pid file left by a daemon that was killed may name another program now: one whose command line does not
-    name axisd, or this process or one that started it (in a container whose pids repeat, the shell running
-    ``axisctl reload`` or starting axisd may have the dead daemon's number, and its command line may name axisd).
-    None of those is an axisd on the data directory; ``axisctl reload`` would send the SIGHUP to it."""
+    A pid file left by a daemon that was killed may name another program now (in a container whose pids repeat,
+    even the shell running ``axisctl reload``, or this very process): ``axisctl reload`` would send the SIGHUP to
+    it.  Only a process whose program is axisd counts (:func:`_is_axisd`), this one never."""
     try:
         pid = int((data_dir / PID_FILE).read_text().strip())
     except (OSError, ValueError):
         return None
-    if pid <= 0 or pid in _lineage():
+    if pid <= 0 or pid == os.getpid():
         return None
     try:
         os.kill(pid, 0)
@@ -284,21 +283,16 @@ def running_daemon(data_dir: Path) -> int | None:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return pid
-    return pid if b"axisd" in cmdline else None
+    return pid if _is_axisd(cmdline.split(b"\0")) else None
 
 
-def _lineage() -> set[int]:
-    """This process and those that started it, up to the first one."""
-    pids, pid = {os.getpid()}, os.getppid()
-    while pid > 0 and pid not in pids:
-        pids.add(pid)
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            pid = int(stat[stat.rindex(")") + 2:].split()[1])  # the field after the state: the parent's pid
-        except (OSError, ValueError, IndexError):
-            break
-    return pids
-
+def _is_axisd(argv: list[bytes]) -> bool:
+    """The program is axisd: ``axisd …`` or ``python …/axisd …`` (the console script, bin/axisd) or ``python -m
+    axis.cli.axisd``; not a program whose arguments merely name it (``sh -c 'axisd …'``, ``tail -f axisd.log``,
+    ``vim axisd.toml``)."""
+    names = [os.path.basename(a) for a in argv[:2]]
+    return names[0] == b"axisd" or (len(names) > 1 and names[1] == b"axisd"
+                                    and names[0].startswith(b"python")) or b"axis.cli.axisd" in argv[1:3]
 
 def restore(src: Path, data_dir: Path, force: bool = False) -> dict[str, Any]:
     """Restore the backup in ``src`` into ``data_dir`` (axisd stopped: the caller checked).  Raises BackupError."""

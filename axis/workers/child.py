@@ -2,8 +2,8 @@
 
 Started by :class:`axis.workers.pool.IntakePool` as ``python -m axis.workers.child --config
 FILE --data-dir DIR``.  It loads the configuration and the receipt identity exactly as
-the daemon does, says READY (with the files it read, which the daemon compares with its own
-load's), then answers each JOB in order.  Logs go to stderr, which
+the daemon does, says READY (with the files it read and its receipt key, which the daemon
+compares with its own), then answers each JOB in order.  Logs go to stderr, which
 the daemon points at its own log stream.  It ignores SIGINT and SIGHUP (the daemon
 decides when it stops: it closes stdin, and the process finishes what it has and
 exits) and dies with its parent because stdin then closes too.
@@ -61,7 +61,8 @@ def serve(stdin: BinaryIO, out_fd: int, config_path: Path, data_dir: Path | None
         return 2
     registry = policy.registry
     settle()
-    send(READY, {"pid": os.getpid(), "agencies": len(registry), "sources": loaded.sources})
+    send(READY, {"pid": os.getpid(), "agencies": len(registry), "sources": loaded.sources,
+                 "key_id": intake.signer.key_id})
 
     for body in _frames(stdin):
         kind, job_id, agency_key, data = pickle.loads(body)

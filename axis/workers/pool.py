@@ -12,10 +12,11 @@ takes over only once every process of it is ready, and the old generation finish
 queued jobs (stdin closed) and exits.  If the new generation cannot start, the reload is
 refused and the old one keeps serving.
 
-Each process names the configuration files it read and what they held (:mod:`axis.sources`).
-One that read other bytes than the daemon's own load (an edit came in between) is stopped
-before it serves: it would check packages against another registry than the one the
-daemon authenticates with.
+Each process names the configuration files it read and what they held (:mod:`axis.sources`),
+and the key it signs receipts with.  One that read other bytes than the daemon's own load (an
+edit came in between) is stopped before it serves: it would check packages against another
+registry than the one the daemon authenticates with; so is one whose receipt key is not the
+daemon's (axis's identity replaced or removed on disk: only a restart takes a new one).
 """
 
 from __future__ import annotations
@@ -109,10 +110,16 @@ class _Child(ProcessProtocol):
                 log.error("intake process %s failed on a package: %s", self.pid, frame[2])
                 d.errback(Failure(AxisError(Problem(Code.INTERNAL))))
         elif kind == READY:
-            differ = [] if self.sources is None else differences(self.sources, frame[1].get("sources") or {})
+            info = frame[1]
+            differ = [] if self.sources is None else differences(self.sources, info.get("sources") or {})
             if differ:  # it would check packages against another registry than the daemon's
                 self.why_not = (f"it read other configuration files than axisd did ({', '.join(differ)} changed in "
                                 "between): reload again once the files are as they should be")
+            elif self.pool.key_id is not None and info.get("key_id") != self.pool.key_id:
+                self.why_not = (f"it signs receipts with another key (key_id {info.get('key_id')}) than axisd "
+                                f"(key_id {self.pool.key_id}): axis's identity changed on disk; restart axisd to "
+                                "take the new one")
+            if self.why_not is not None:
                 self.kill()
                 return
             self.is_ready = True
@@ -138,16 +145,18 @@ class _Child(ProcessProtocol):
 
 class IntakePool:
     def __init__(self, reactor: Any, command: Sequence[str], count: int, sources: dict[str, str] | None = None,
-                 start_timeout: float = 120.0,
+                 key_id: str | None = None, start_timeout: float = 120.0,
                  on_change: Callable[[int, bool], None] = lambda ready, restarted: None) -> None:
         """``command`` runs :mod:`axis.workers.child` (its arguments included); ``sources``, the files the daemon's
-        configuration was read from (:func:`axis.app.load_config`): a process that read other bytes is stopped
-        before it serves; ``on_change(ready, restarted)`` reports the number of ready processes, and whether one was
-        just started again after a crash."""
+        configuration was read from (:func:`axis.app.load_config`), and ``key_id``, its receipt key's: a process
+        that read other bytes, or would sign receipts with another key, is stopped before it serves;
+        ``on_change(ready, restarted)`` reports the number of ready processes, and whether one was just started
+        again after a crash."""
         self.reactor = reactor
         self.command = list(command)
         self.count = count
         self.sources = sources  # the serving generation's: a process started again must have read the same
+        self.key_id = key_id  # the daemon's for its whole life: axis's identity changes only with a restart
         self.start_timeout = start_timeout
         self.on_change = on_change
         self.children: list[_Child] = []  # the serving generation

@@ -4,6 +4,7 @@ starts a generation with the new configuration, and SIGKILL of the daemon leaves
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -68,6 +69,30 @@ def test_a_reload_starts_intake_processes_that_know_the_new_registry(tmp_path: P
         assert axisd.submit(data, G22).status == 202  # routed by a process that read the new registry
         axisd.wait_for(lambda: not any(_alive(p) for p in before), what="the old generation to exit")
         assert axisd.children() == after
+    finally:
+        axisd.kill()
+
+
+def test_a_configuration_behind_a_symlink_that_is_pointed_elsewhere_reloads(tmp_path: Path) -> None:
+    """As a Kubernetes ConfigMap is updated: the directory the daemon was given is a symlink, swapped for one to a
+    new directory.  The intake processes read the configuration through the same path as the daemon, not the
+    directory it first led to (every reload was then refused: "changed in between")."""
+    axisd = Axisd(tmp_path, [AgencySpec(G22), AgencySpec(H41)], server="intake_processes = 1")
+    new = tmp_path / "conf-2"
+    shutil.copytree(axisd.conf, new)
+    (new / "agencies.toml").write_text((new / "agencies.toml").read_text() + AgencySpec(G12).toml(new / "secrets"))
+    live = tmp_path / "live"
+    live.symlink_to(axisd.conf, target_is_directory=True)
+    axisd.config = live / "axisd.toml"
+    axisd.start()
+    try:
+        axisd.wait_for(lambda: axisd.metric("axis_intake_processes_ready") == 1, what="an intake process")
+        (tmp_path / "live.new").symlink_to(new, target_is_directory=True)
+        os.replace(tmp_path / "live.new", live)  # the swap, in one step
+        out = subprocess.run([str(AXISCTL), "reload", "--config", str(axisd.config)], capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert axisd.submit(document(G22, (G12,), "000.00.00.G22,2026/11/22,6/VPCP"), G22).status == 202
     finally:
         axisd.kill()
 

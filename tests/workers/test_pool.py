@@ -12,8 +12,9 @@ from packages import edoc
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
-from axis.app import load_config, with_data_dir
+from axis.app import identity, load_config, with_data_dir
 from axis.intake import Prepared, Refused
+from axis.receipt import verify_receipt
 from axis.registry import DeliveryMode
 from axis.workers.pool import IntakePool, StartFailed
 
@@ -86,6 +87,25 @@ class IntakePoolTests(unittest.TestCase):
         again = load_config(self.axisd.config, lambda c: with_data_dir(c, self.axisd.data_dir))
         yield self.pool.replace(again.sources)  # a reload that reads the files as they are now takes over
         assert self.pool.ready == 2 and not set(serving) & {c.pid for c in self.pool.children}
+
+    @defer.inlineCallbacks
+    def test_a_generation_that_would_sign_receipts_with_another_key_does_not_serve(self):  # type: ignore
+        """The daemon keeps the receipt key it started with; an intake process loads it from disk: one that would
+        sign with another (the identity removed, or replaced at its path, for the next restart) is stopped."""
+        loaded = load_config(self.axisd.config, lambda c: with_data_dir(c, self.axisd.data_dir))
+        signer = identity(loaded.config)  # as build() does
+        pool = IntakePool(reactor, IntakePool.child_command(self.axisd.config, self.axisd.data_dir), 1, loaded.sources,
+                          signer.key_id)
+        self.addCleanup(pool.stop)
+        yield pool.start()
+        prepared = yield pool.prepare(G22, document(7))
+        verify_receipt(prepared.message.receipt, signer.certificate)  # signed with the daemon's key
+        for name in ("axis-key.pem", "axis-cert.pem"):  # a new identity is made by the next process to start
+            (self.axisd.data_dir / name).unlink()
+        failed = yield self.assertFailure(pool.replace(loaded.sources), StartFailed)
+        assert f"than axisd (key_id {signer.key_id}): axis's identity changed on disk; restart axisd" in str(failed)
+        again = yield pool.prepare(G22, document(8))  # the old generation serves on, with the daemon's key
+        verify_receipt(again.message.receipt, signer.certificate)
 
     @defer.inlineCallbacks
     def test_stop_answers_what_was_queued_first(self):  # type: ignore[no-untyped-def]
