@@ -89,10 +89,11 @@ def build_policy(config: AxisConfig) -> Policy:
     return Policy(config.registry, checker, config.priority, config.deadlines)
 
 
-def identity(config: AxisConfig) -> ReceiptSigner:
+def identity(config: AxisConfig, create: bool = True) -> ReceiptSigner:
+    """axis's receipt signer; ``create=False`` for an intake process, which must not make one of its own."""
     data = config.server.data_dir
     return load_or_create_identity(config.axis.key or data / "axis-key.pem", config.axis.cert or data / "axis-cert.pem",
-                                   config.axis.code, config.axis.name)
+                                   config.axis.code, config.axis.name, create)
 
 
 def _logged(what: str) -> Callable[[Failure], None]:

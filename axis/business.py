@@ -77,11 +77,14 @@ def _check_status(store: WriteStore, msg: NewMessage) -> NewMessage:
         raise AxisError.of(Code.STATUS_NOT_PARTY, detail)
     history = store.history(event.doc_sender, event.document_id, event.recipient)
     pending = lifecycle.standing(history).pending
-    if answers is not None and event.status_code in _ANSWERS and pending not in (None, answers):
-        # Named so, it answers that request; another one (a recall since, say) now waits and is not answered so.
-        raise AxisError.of(Code.STATUS_OUT_OF_ORDER, f"{lifecycle.named(event.status_code)} naming {named!r} "
-                           f"answers its {answers}, but {event.recipient}'s copy waits for an answer to "
-                           f"{lifecycle.named(pending)}: answer that by the document's own DocumentId")
+    if answers is not None and event.status_code in _ANSWERS and pending is not None:
+        # Named so, it answers that package's request; another one made since (a recall, or a later update or
+        # replacement) is what waits now, and it is not answered by naming the earlier one.
+        last = store.last_request(event.doc_sender, event.document_id, event.recipient)
+        if pending != answers or last is None or last[1] != named:
+            raise AxisError.of(Code.STATUS_OUT_OF_ORDER, f"{lifecycle.named(event.status_code)} naming {named!r} "
+                               f"answers its {answers}, but {event.recipient}'s copy waits for an answer to a later "
+                               f"{lifecycle.named(pending)}: answer that by the document's own DocumentId")
     lifecycle.check_status(history, event.status_code, event.recipient)
     return msg
 

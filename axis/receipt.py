@@ -420,30 +420,33 @@ def _self_signed(key: ec.EllipticCurvePrivateKey, code: str, name: str) -> x509.
             .sign(key, hashes.SHA256()))
 
 
-def load_or_create_identity(key_path: Path, cert_path: Path, code: str, name: str) -> ReceiptSigner:
+def load_or_create_identity(key_path: Path, cert_path: Path, code: str, name: str, create: bool = True
+                            ) -> ReceiptSigner:
     """axis's receipt signer: the configured key and certificate, or a new self-signed pair on first start.
 
     A first start must not need an operator's PKI step, so when neither file exists an
     ECDSA P-256 key and a 10-year self-signed certificate (CN=name, UID=code) are
     created; operators then give the certificate to the agencies.  When only one of
     the two exists something went wrong (a lost file, a half-finished copy): replacing
-    the other would silently change axis's identity, so this refuses instead.
+    the other would silently change axis's identity, so this refuses instead.  ``create=False`` (an
+    intake process) only loads: a process that made a new identity while the daemon keeps its own would
+    leave on disk a key that nobody's receipts were signed with, for the next restart to adopt.
     """
     key_path, cert_path = Path(key_path), Path(cert_path)
     if key_path.exists() and cert_path.exists():  # the usual case: no lock needed to read
-        return _load_or_create(key_path, cert_path, code, name)
+        return _load_or_create(key_path, cert_path, code, name, create)
     # Several processes may start on a new data directory at once (the daemon and its intake processes, two
     # daemons by mistake): one creates the pair while the others wait, then load it.
     key_path.parent.mkdir(parents=True, exist_ok=True)
     directory = os.open(key_path.parent, os.O_RDONLY)  # the lock is on the directory: no lock file left behind
     try:
         fcntl.flock(directory, fcntl.LOCK_EX)
-        return _load_or_create(key_path, cert_path, code, name)
+        return _load_or_create(key_path, cert_path, code, name, create)
     finally:
         os.close(directory)
 
 
-def _load_or_create(key_path: Path, cert_path: Path, code: str, name: str) -> ReceiptSigner:
+def _load_or_create(key_path: Path, cert_path: Path, code: str, name: str, create: bool) -> ReceiptSigner:
     has_key, has_cert = key_path.exists(), cert_path.exists()
     if has_key and has_cert:
         exposed = sources.exposed_secret(key_path)
@@ -460,6 +463,9 @@ def _load_or_create(key_path: Path, cert_path: Path, code: str, name: str) -> Re
         present, absent = (key_path, cert_path) if has_key else (cert_path, key_path)
         raise ValueError(f"receipt identity: {present} exists but {absent} does not; restore the missing file, or "
                          f"remove {present} to create a new identity (agencies will then need the new certificate)")
+    if not create:
+        raise ValueError(f"receipt identity: neither {key_path} nor {cert_path} exists, and only axisd itself "
+                         "creates them, when it starts")
     if not code:
         raise ValueError("receipt identity: the axis code is empty")
     key = ec.generate_private_key(ec.SECP256R1())

@@ -30,6 +30,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 import bench_load as B  # noqa: E402
 from daemon import AgencySpec, Axisd  # noqa: E402
 
+from axis.app import identity, with_data_dir  # noqa: E402
+from axis.config import load  # noqa: E402
 from axis.workers.frames import JOB, PREPARED, READY, Decoder, encode  # noqa: E402
 
 
@@ -98,6 +100,7 @@ def main() -> int:
         B._CERTS.update(B.make_pki(root / "pki", [sender], key_kind=args.key_kind))
         axisd = Axisd(root, [AgencySpec(c) for c in codes], pki_dir=root / "pki")
         axisd.data_dir.mkdir(parents=True, exist_ok=True)
+        identity(with_data_dir(load(axisd.config), axisd.data_dir))  # as axisd makes it at start (processes never do)
         rng = random.Random(3)
         jobs = {n: [(sender, tuple(rng.sample(codes[1:], n)), f"{sender},2026/11/22,{n}-{i}/CHILD")
                     for i in range(args.packages)] for n in (1, B.FANOUT)}

@@ -306,7 +306,7 @@ def test_an_answer_naming_a_request_s_own_id_does_not_answer_a_later_request(sto
     put(store, edoc(doc=NEW, business_type=3, original_id=OLD, replaces=((OLD, (H41, H14)),)))
     put(store, status(G22, "13", doc=OLD, to=H14))  # the sender recalls the original itself
     err = refused(store, status(H14, "16", doc=NEW))
-    assert err.code.code == "status.out-of-order" and "waits for an answer to 13 (recall)" in err.problem.detail
+    assert err.code.code == "status.out-of-order" and "waits for an answer to a later 13 (recall)" in err.problem.detail
     assert OLD not in err.problem.detail  # the original's id is not told
     assert history(store, H14, OLD) == ["replace", "13"]  # the recall stays unanswered
     put(store, status(H14, "16", doc=OLD))  # answered by the document's own id
@@ -318,3 +318,25 @@ def test_an_answer_naming_a_request_s_own_id_does_not_answer_a_later_request(sto
     err = refused(store, status(H41, "15", doc=UPDATE_ID))
     assert err.code.code == "status.out-of-order" and "answers its update" in err.problem.detail
     assert history(store, H41) == ["update", "13"]
+
+
+NEW2, UPDATE_ID2 = "000.00.00.G22,2026/11/21,7817/VPCP", "000.00.00.G22,2026/11/22,125/VPCP"
+
+
+def test_an_answer_naming_a_request_s_own_id_does_not_answer_a_later_one_of_the_same_kind(store: SqliteStore
+                                                                                          ) -> None:
+    fetch(store, H14, put(store, edoc(doc=OLD)).message_id)
+    put(store, edoc(doc=NEW, business_type=3, original_id=OLD, replaces=((OLD, (H41, H14)),)))
+    put(store, edoc(doc=NEW2, business_type=3, original_id=OLD, replaces=((OLD, (H14,)),)))  # H41's was superseded
+    assert history(store, H14, OLD) == ["replace", "replace"]
+    err = refused(store, status(H14, "16", doc=NEW))  # the first replacement's id: the second one waits
+    assert err.code.code == "status.out-of-order" and "a later replace" in err.problem.detail
+    put(store, status(H14, "16", doc=NEW2))  # the one that waits, by its own id
+    assert history(store, H14, OLD) == ["replace", "replace", "16"]
+
+    fetch(store, H41, put(store, edoc(to=(H41,))).message_id)
+    put(store, edoc(to=(H41,), doc=UPDATE_ID, business_type=2, original_id=DOC))
+    put(store, edoc(to=(H41,), doc=UPDATE_ID2, business_type=2, original_id=DOC))
+    assert refused(store, status(H41, "15", doc=UPDATE_ID)).code.code == "status.out-of-order"
+    put(store, status(H41, "15", doc=UPDATE_ID2))
+    assert history(store, H41) == ["update", "update", "15"]

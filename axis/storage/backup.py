@@ -286,13 +286,34 @@ def running_daemon(data_dir: Path) -> int | None:
     return pid if _is_axisd(cmdline.split(b"\0")) else None
 
 
+_VALUED = (b"-X", b"-W", b"--check-hash-based-pycs")  # the interpreter's options that take the next argument
+
+
 def _is_axisd(argv: list[bytes]) -> bool:
-    """The program is axisd: ``axisd …`` or ``python …/axisd …`` (the console script, bin/axisd) or ``python -m
-    axis.cli.axisd``; not a program whose arguments merely name it (``sh -c 'axisd …'``, ``tail -f axisd.log``,
-    ``vim axisd.toml``)."""
-    names = [os.path.basename(a) for a in argv[:2]]
-    return names[0] == b"axisd" or (len(names) > 1 and names[1] == b"axisd"
-                                    and names[0].startswith(b"python")) or b"axis.cli.axisd" in argv[1:3]
+    """The program is axisd: ``axisd …``, or a Python interpreter (with any options of its own: ``-u``, ``-X dev``,
+    a shebang's ``-s``) running ``…/axisd`` (the console script, bin/axisd) or ``-m axis.cli.axisd``.  Not a
+    program whose arguments merely name it (``sh -c 'axisd …'``, ``tail -f axisd.log``, ``pgrep -f
+    axis.cli.axisd``)."""
+    program = os.path.basename(argv[0]) if argv else b""
+    if program == b"axisd":
+        return True
+    if not program.startswith((b"python", b"pypy")):
+        return False
+    rest = argv[1:]
+    i = 0
+    while i < len(rest):
+        arg = rest[i]
+        if arg.startswith(b"-m"):
+            return (arg[2:] or (rest[i + 1] if i + 1 < len(rest) else b"")) == b"axis.cli.axisd"
+        if arg.startswith(b"-c"):
+            return False
+        if arg == b"--":
+            i += 1
+            break
+        if not arg.startswith(b"-") or arg == b"-":
+            break
+        i += 2 if arg in _VALUED else 1
+    return i < len(rest) and os.path.basename(rest[i]) == b"axisd"
 
 def restore(src: Path, data_dir: Path, force: bool = False) -> dict[str, Any]:
     """Restore the backup in ``src`` into ``data_dir`` (axisd stopped: the caller checked).  Raises BackupError."""

@@ -269,6 +269,9 @@ class WriteStore(Protocol):
         """The DocumentId of the document that ``doc_sender``'s latest revoke or update sent under its own
         ``document_id`` acts on (None if it sent none)."""
     def history(self, doc_sender: str, document_id: str, recipient: str) -> list[str]: ...
+    def last_request(self, doc_sender: str, document_id: str, recipient: str) -> tuple[str, str | None] | None:
+        """(request, the DocumentId of the package that made it) of the latest revoke, update or replacement
+        ``doc_sender`` made of ``recipient`` about ``document_id``."""
     def requests_made(self, doc_sender: str, document_id: str, recipient: str) -> list[tuple[str, str]]:
         """(request, DocumentId it acts on) for each request ``doc_sender``'s packages with the DocumentId
         ``document_id`` made of ``recipient``, in the order they were accepted."""

@@ -483,6 +483,15 @@ class SqliteStore:
             "WHERE m.document_id = ? AND m.doc_sender = ? AND m.kind = 'edoc' AND q.recipient = ? ORDER BY q.id",
             (document_id, doc_sender, recipient))]
 
+    def last_request(self, doc_sender: str, document_id: str, recipient: str) -> tuple[str, str | None] | None:
+        """(request, the DocumentId of the package that made it) of the latest revoke, update or replacement
+        ``doc_sender`` made of ``recipient`` about ``document_id``."""
+        row = self.conn.execute(
+            "SELECT q.request, m.document_id FROM requests q JOIN messages m ON m.seq = q.message_seq "
+            "WHERE q.document_id = ? AND q.doc_sender = ? AND q.recipient = ? ORDER BY q.id DESC LIMIT 1",
+            (document_id, doc_sender, recipient)).fetchone()
+        return (row[0], row[1]) if row is not None else None
+
     def history(self, doc_sender: str, document_id: str, recipient: str) -> list[str]:
         """The business steps of one document for one recipient, in the order axis accepted them: the status
         codes of the business ledger and the requests (revoke, update, replace) that reached the recipient."""

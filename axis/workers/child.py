@@ -55,7 +55,7 @@ def serve(stdin: BinaryIO, out_fd: int, config_path: Path, data_dir: Path | None
     try:
         loaded = load_config(config_path, lambda c: with_data_dir(c, data_dir))
         config, policy = loaded.config, loaded.policy
-        intake = Intake(identity(config), config.axis.code, vn_now)
+        intake = Intake(identity(config, create=False), config.axis.code, vn_now)
     except Exception as exc:  # the daemon reports it (a reload is refused, a start fails)
         send(FAILED, f"{type(exc).__name__}: {exc}")
         return 2

@@ -254,5 +254,29 @@ def test_the_pid_file_stays_until_axisd_has_stopped(tmp_path: Path) -> None:
             proc.wait()
 
 
+@pytest.mark.parametrize("launch", [["-u", "-m", "axis.cli.axisd"], ["-X", "dev", "-m", "axis.cli.axisd"]])
+def test_an_axisd_started_with_interpreter_options_is_the_running_daemon(tmp_path: Path, launch: list[str]) -> None:
+    """As a container's CMD or a systemd unit starts it: a second axisd, or axisctl restore, must see it."""
+    from axis.storage.backup import running_daemon
+
+    config = _minimal_config(tmp_path)
+    proc = subprocess.Popen([sys.executable, *launch, "--config", str(config), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        for _ in range(50):
+            if "listening on" in proc.stdout.readline():
+                break
+        else:
+            pytest.fail("axisd did not start")
+        assert running_daemon(tmp_path / "var") == proc.pid
+        second = subprocess.run([str(AXISD), "--config", str(config), "--port", "0"], capture_output=True,
+                                text=True, timeout=30)
+        assert second.returncode == 2 and "already runs" in second.stderr
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def _from(code: str) -> str:
     return f"<edXML:From><edXML:OrganId>{code}</edXML:OrganId><edXML:OrganName>Cơ quan gửi</edXML:OrganName></edXML:From>"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from axis.storage.backup import running_daemon
+from axis.storage.backup import _is_axisd, running_daemon
 
 
 def started(argv: list[str]) -> subprocess.Popen[bytes]:
@@ -61,6 +61,24 @@ def test_a_program_that_merely_names_axisd_is_no_daemon(tmp_path: Path, argv: li
         other.wait()
 
 
+@pytest.mark.parametrize(("argv", "axisd"), [
+    (["/opt/axis/.venv/bin/python", "/opt/axis/.venv/bin/axisd", "--config", "c"], True),  # the console script
+    (["python3", "/opt/axis/bin/axisd"], True),  # bin/axisd: #!/usr/bin/env python3
+    (["python3", "-s", "/usr/bin/axisd"], True),  # a shebang with options, as distribution packages write them
+    (["python3", "-u", "-m", "axis.cli.axisd"], True),  # a container's CMD
+    (["python3.11", "-X", "dev", "-W", "error", "-m", "axis.cli.axisd"], True),
+    (["python3", "-maxis.cli.axisd"], True),
+    (["/usr/local/bin/axisd", "--config", "c"], True),
+    (["python3", "-c", "import axis", "axisd"], False),
+    (["python3", "-m", "pytest", "axisd"], False),
+    (["tail", "-F", "axis.cli.axisd"], False),  # pgrep -f, grep, tail: they merely name it
+    (["sh", "-c", "axisd --config c"], False),
+    ([""], False),  # a zombie's or a kernel thread's empty command line
+])
+def test_which_command_lines_are_axisd(argv: list[str], axisd: bool) -> None:
+    assert _is_axisd([a.encode() for a in argv]) is axisd
+
+
 def test_a_stale_pid_file_names_no_daemon(tmp_path: Path) -> None:
     assert running_daemon(tmp_path) is None  # no file
     (tmp_path / "axisd.pid").write_text("not a pid\n")
@@ -73,7 +91,7 @@ def test_a_stale_pid_file_names_no_daemon(tmp_path: Path) -> None:
 def test_this_process_is_no_other_daemon(tmp_path: Path) -> None:
     """In a container whose pids repeat, a new axisd may get the number of the one that died (pid 1, say)."""
     script = tmp_path / "axisd"
-    script.write_text("import os, sys\nfrom pathlib import Path\nfrom axis.storage.backup import running_daemon\n"
+    script.write_text("import os, sys\nfrom pathlib import Path\nfrom axis.storage.backup import _is_axisd, running_daemon\n"
                       "Path(sys.argv[1], 'axisd.pid').write_text(str(os.getpid()))\n"
                       "print(running_daemon(Path(sys.argv[1])))\n")
     out = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=30)

@@ -12,9 +12,9 @@ from packages import edoc
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
-from axis.app import identity, load_config, with_data_dir
+from axis.app import Loaded, identity, load_config, with_data_dir
 from axis.intake import Prepared, Refused
-from axis.receipt import verify_receipt
+from axis.receipt import load_or_create_identity, verify_receipt
 from axis.registry import DeliveryMode
 from axis.workers.pool import IntakePool, StartFailed
 
@@ -36,7 +36,11 @@ class IntakePoolTests(unittest.TestCase):
         self.addCleanup(shutil.rmtree, root, ignore_errors=True)
         self.axisd = Axisd(root, [AgencySpec(G22), AgencySpec(H41)])  # its configuration only; not started
         self.axisd.data_dir.mkdir()
+        self.signer = identity(self.loaded().config)  # made by the daemon when it starts, never by its processes
         self.pool = IntakePool(reactor, IntakePool.child_command(self.axisd.config, self.axisd.data_dir), 2)
+
+    def loaded(self) -> Loaded:
+        return load_config(self.axisd.config, lambda c: with_data_dir(c, self.axisd.data_dir))
 
     def tearDown(self) -> defer.Deferred[None]:
         return self.pool.stop()
@@ -72,7 +76,7 @@ class IntakePoolTests(unittest.TestCase):
     def test_a_generation_that_read_other_files_than_the_daemon_does_not_serve(self):  # type: ignore[no-untyped-def]
         """An edit between the daemon's read and the processes' would have them check packages against another
         registry than the daemon authenticates with: such a generation is stopped, and the reload refused."""
-        loaded = load_config(self.axisd.config, lambda c: with_data_dir(c, self.axisd.data_dir))
+        loaded = self.loaded()
         yield self.pool.replace(loaded.sources)  # the same files: it serves
         assert self.pool.ready == 2 and self.pool.sources == loaded.sources
         serving = [c.pid for c in self.pool.children]
@@ -84,26 +88,34 @@ class IntakePoolTests(unittest.TestCase):
         assert str(failed) == (f"it read other configuration files than axisd did ({agencies.resolve()} changed in "
                                "between): reload again once the files are as they should be")
         assert [c.pid for c in self.pool.children] == serving and self.pool.ready == 2  # the old ones serve on
-        again = load_config(self.axisd.config, lambda c: with_data_dir(c, self.axisd.data_dir))
+        again = self.loaded()
         yield self.pool.replace(again.sources)  # a reload that reads the files as they are now takes over
         assert self.pool.ready == 2 and not set(serving) & {c.pid for c in self.pool.children}
 
     @defer.inlineCallbacks
     def test_a_generation_that_would_sign_receipts_with_another_key_does_not_serve(self):  # type: ignore
         """The daemon keeps the receipt key it started with; an intake process loads it from disk: one that would
-        sign with another (the identity removed, or replaced at its path, for the next restart) is stopped."""
-        loaded = load_config(self.axisd.config, lambda c: with_data_dir(c, self.axisd.data_dir))
-        signer = identity(loaded.config)  # as build() does
+        sign with another (the identity replaced at its path, for the next restart) is stopped, and one finds none
+        (removed) does not make one of its own, which the next restart would adopt."""
+        loaded, signer = self.loaded(), self.signer
         pool = IntakePool(reactor, IntakePool.child_command(self.axisd.config, self.axisd.data_dir), 1, loaded.sources,
                           signer.key_id)
         self.addCleanup(pool.stop)
         yield pool.start()
         prepared = yield pool.prepare(G22, document(7))
         verify_receipt(prepared.message.receipt, signer.certificate)  # signed with the daemon's key
-        for name in ("axis-key.pem", "axis-cert.pem"):  # a new identity is made by the next process to start
-            (self.axisd.data_dir / name).unlink()
+        key, cert = self.axisd.data_dir / "axis-key.pem", self.axisd.data_dir / "axis-cert.pem"
+        other = Path(tempfile.mkdtemp(prefix="axis-pool-key-"))
+        self.addCleanup(shutil.rmtree, other, ignore_errors=True)
+        load_or_create_identity(other / key.name, other / cert.name, "000.00.99.H41", "another")
+        for name in (key.name, cert.name):  # a new identity put in place, for the next restart
+            (other / name).replace(self.axisd.data_dir / name)
         failed = yield self.assertFailure(pool.replace(loaded.sources), StartFailed)
         assert f"than axisd (key_id {signer.key_id}): axis's identity changed on disk; restart axisd" in str(failed)
+        for path in (key, cert):
+            path.unlink()
+        failed = yield self.assertFailure(pool.replace(loaded.sources), StartFailed)
+        assert "and only axisd itself creates them" in str(failed) and not key.exists()
         again = yield pool.prepare(G22, document(8))  # the old generation serves on, with the daemon's key
         verify_receipt(again.message.receipt, signer.certificate)
 
