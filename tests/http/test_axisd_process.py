@@ -132,12 +132,7 @@ def test_a_second_axisd_on_the_same_data_directory_is_refused(tmp_path: Path) ->
     first = subprocess.Popen([str(AXISD), "--config", str(config), "--port", "0"], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     try:
-        assert first.stdout is not None
-        for _ in range(50):
-            if "axisd: listening on" in first.stdout.readline():
-                break
-        else:
-            pytest.fail("axisd did not start")
+        _listening(first)
         pid_file = tmp_path / "var" / "axisd.pid"
         assert pid_file.read_text().strip() == str(first.pid)
         second = subprocess.Popen([str(AXISD), "--config", str(config), "--port", "0"], stdout=subprocess.PIPE,
@@ -213,18 +208,12 @@ def test_the_pid_file_stays_until_axisd_has_stopped(tmp_path: Path) -> None:
                             stderr=subprocess.PIPE, text=True)
     lock = None
     try:
-        assert proc.stdout is not None
-        for _ in range(50):
-            match = re.search(r"listening on (http://127\.0\.0\.1:\d+/)", proc.stdout.readline())
-            if match:
-                break
-        else:
-            pytest.fail("axisd did not start")
+        url = _listening(proc)
         data_dir = tmp_path / "var"
         lock = sqlite3.connect(data_dir / "axis.sqlite3", isolation_level=None)
         lock.execute("BEGIN IMMEDIATE")  # another process holds the write lock: the package waits (up to 10 s)
         answers: list[int] = []
-        sender = threading.Thread(target=lambda: answers.append(post(f"{match.group(1)}v1/packages",
+        sender = threading.Thread(target=lambda: answers.append(post(f"{url}v1/packages",
                                                                      edoc(sender=_from(G22), to=(G22,)))[0]))
         sender.start()
         time.sleep(1.0)  # the request is in flight, held by the lock
@@ -243,7 +232,7 @@ def test_the_pid_file_stays_until_axisd_has_stopped(tmp_path: Path) -> None:
         sender.join(timeout=20)
         assert proc.wait(timeout=20) == 0
         assert not (data_dir / "axisd.pid").exists()  # removed once stopped
-        assert proc.stderr is not None
+        assert proc.stdout is not None and proc.stderr is not None
         log = proc.stdout.read() + proc.stderr.read()
         assert "stopping" in log and "configuration reload" not in log, log
     finally:
@@ -263,12 +252,7 @@ def test_an_axisd_started_with_interpreter_options_is_the_running_daemon(tmp_pat
     proc = subprocess.Popen([sys.executable, *launch, "--config", str(config), "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert proc.stdout is not None
-        for _ in range(50):
-            if "listening on" in proc.stdout.readline():
-                break
-        else:
-            pytest.fail("axisd did not start")
+        _listening(proc)
         assert running_daemon(tmp_path / "var") == proc.pid
         second = subprocess.run([str(AXISD), "--config", str(config), "--port", "0"], capture_output=True,
                                 text=True, timeout=30)
@@ -276,6 +260,16 @@ def test_an_axisd_started_with_interpreter_options_is_the_running_daemon(tmp_pat
     finally:
         proc.kill()
         proc.wait()
+
+
+def _listening(proc: subprocess.Popen[str]) -> str:
+    """The URL a started axisd says it listens on (it fails the test if the daemon does not say so)."""
+    assert proc.stdout is not None
+    for _ in range(50):
+        match = re.search(r"listening on (http://127\.0\.0\.1:\d+/)", proc.stdout.readline())
+        if match:
+            return match.group(1)
+    pytest.fail("axisd did not start")
 
 
 def _from(code: str) -> str:
