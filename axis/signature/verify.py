@@ -20,11 +20,15 @@ The crypto has two paths with one meaning.  Because axis accepts only one shape,
 a single ``URI=""`` enveloped reference, the digest is the canonical form of the
 very tree the reader read, minus the signature: the fast path computes exactly
 that with libxml2's C14N (lxml), hashlib and cryptography, on the tree already
-parsed, so that what is routed is by construction what was signed.  Packages that
-need more than that tree can show (processing instructions, which the reader's
-parser drops; ``#WithComments`` canonicalisation) go through signxml, and then
-the fields axis acts on are compared with signxml's re-parsed signed content.
-Tests hold the two paths to the same verdicts.
+parsed, so that what is routed is by construction what was signed.  ``URI=""``
+leaves comments out of the digest whatever its transforms say (XML-DSig 4.3.3.3:
+the document's node-set minus its comment nodes), as xmlsec1, Santuario and .NET
+do, and as the reader's tree, which has none, gives it; only comments inside
+SignedInfo are signed, under a ``#WithComments`` CanonicalizationMethod, and are
+read from the bytes for it.  Packages that need more than that tree can show
+(processing instructions, which the reader's parser drops) go through signxml,
+and then the fields axis acts on are compared with signxml's re-parsed signed
+content.  Tests hold the two paths to the same verdicts.
 """
 
 from __future__ import annotations
@@ -431,9 +435,7 @@ def _hash_name(alg: SignatureMethod | DigestAlgorithm) -> str:
 
 
 def _needs_faithful_tree(data: bytes, parts: _Parts) -> bool:
-    """True when the reader's tree (no comments, no PIs) is not what the canonical form is made of."""
-    if any(uri is not None and uri.endswith("#WithComments") for uri in (parts.c14n_uri, parts.reference_c14n_uri)):
-        return True
+    """True when the reader's tree (no PIs) is not what the canonical form is made of."""
     head = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     # the declaration is the very first thing, and is ``<?xml`` then a space: ``<?xml-stylesheet`` is a PI
     declarations = 1 if head.startswith(b"<?xml") and head[5:6] in (b" ", b"\t", b"\r", b"\n") else 0
@@ -454,8 +456,9 @@ def _check_no_outer_instructions(data: bytes) -> None:
 
 def _c14n(node: etree._Element, uri: str | None, prefixes: tuple[str, ...] | None = None) -> bytes:
     exclusive = uri is not None and uri.startswith("http://www.w3.org/2001/10/xml-exc-c14n#")
+    with_comments = uri is not None and uri.endswith("#WithComments")  # the reader's tree has none to write
     try:
-        return etree.tostring(node, method="c14n", exclusive=exclusive, with_comments=False,
+        return etree.tostring(node, method="c14n", exclusive=exclusive, with_comments=with_comments,
                               inclusive_ns_prefixes=list(prefixes) if exclusive and prefixes else None)
     except etree.C14NError as exc:  # a relative namespace URI, which C14N must refuse
         raise _Invalid(Code.SIGNATURE_MALFORMED, f"the package cannot be canonicalised ({exc})") from None
@@ -543,9 +546,19 @@ def _verify_value(leaf: x509.Certificate, method: SignatureMethod, signed_info: 
         raise _Invalid(Code.SIGNATURE_BAD_VALUE, "the SignatureValue does not verify with the certificate") from None
 
 
-def _lean_crypto(loc: Located, sig: etree._Element, leaf: x509.Certificate, parts: _Parts) -> None:
-    _verify_value(leaf, parts.method, _c14n(parts.signed_info, parts.c14n_uri, parts.c14n_prefixes),
-                  parts.signature_value)
+def _signed_info_as_signed(data: bytes, loc: Located, parts: _Parts) -> etree._Element:
+    """SignedInfo as its CanonicalizationMethod reads it: under ``#WithComments``, with the comments inside it, which
+    the reader's tree does not keep (they are signed: one added or removed breaks the SignatureValue)."""
+    if not (parts.c14n_uri or "").endswith("#WithComments") or b"<!--" not in data:
+        return parts.signed_info
+    root = etree.fromstring(data, thread_parser(huge=len(data) > HUGE_THRESHOLD, keep_comments=True))
+    found = root.find(loc.root.getroottree().getelementpath(parts.signed_info))
+    return found if found is not None else parts.signed_info
+
+
+def _lean_crypto(data: bytes, loc: Located, sig: etree._Element, leaf: x509.Certificate, parts: _Parts) -> None:
+    _verify_value(leaf, parts.method, _c14n(_signed_info_as_signed(data, loc, parts), parts.c14n_uri,
+                                            parts.c14n_prefixes), parts.signature_value)
     if _digest_of_tree(loc.root, sig, parts.reference_c14n_uri, parts.reference_prefixes,
                        parts.digest) != parts.digest_value:
         raise _Invalid(Code.SIGNATURE_DIGEST_MISMATCH, "the digest of the package differs from the signed DigestValue")
@@ -587,7 +600,7 @@ def check(data: bytes, loc: Located, sender: str | None, trust: TrustStore, at: 
             if identity_fields(signed_root) != identity_fields(loc.root):
                 raise _Invalid(Code.SIGNATURE_WRAPPING, "the fields axis routes on differ from the signed content")
         else:
-            _lean_crypto(loc, sig, leaf.cert, parts)
+            _lean_crypto(data, loc, sig, leaf.cert, parts)
         basis, why = trust.evaluate(leaf.cert, intermediates, sender, at, leaf_fingerprint=leaf.fingerprint)
         if basis is None:
             raise _Invalid(Code.SIGNATURE_UNTRUSTED, why)

@@ -520,14 +520,33 @@ def test_text_next_to_a_comment_changes_the_digest(kit: SimpleNamespace, test_pk
     kit.assert_refused(verdict, "signature.digest-mismatch")
 
 
-def test_comments_are_signed_content_with_comments_c14n(kit: SimpleNamespace, test_pki, crypto_calls: list[bytes]
-                                                         ) -> None:
-    data = kit.sign_with_signxml(kit.package(), test_pki.agency,
-                                 c14n=CanonicalizationMethod.CANONICAL_XML_1_0_WITH_COMMENTS)
+@pytest.mark.parametrize("c14n", [CanonicalizationMethod.CANONICAL_XML_1_0,
+                                  CanonicalizationMethod.CANONICAL_XML_1_0_WITH_COMMENTS])
+def test_comments_in_the_document_are_not_signed_content(kit: SimpleNamespace, test_pki, crypto_calls: list[bytes],
+                                                         c14n: CanonicalizationMethod) -> None:
+    """XML-DSig 4.3.3.3: ``URI=""`` is the document's node-set minus its comment nodes, a ``#WithComments`` transform
+    or not (xmlsec1, Santuario and .NET alike): a comment added to a signed package changes nothing signed, and
+    nothing the reader reads."""
+    data = kit.sign_with_signxml(kit.package(), test_pki.agency, c14n=c14n)
     kit.assert_valid(kit.judge(data, test_pki.trust))
-    assert len(crypto_calls) == 1  # #WithComments goes through signxml
-    injected = kit.replace_once(data, b"000.00.00.H41", b"000.00.00.H<!---->41")
-    kit.assert_refused(kit.judge(injected, test_pki.trust), "signature.digest-mismatch")
+    commented = kit.replace_once(data, b"000.00.00.H41", b"000.00.00.H<!-- a note -->41")
+    verdict = kit.judge(commented, test_pki.trust)
+    kit.assert_valid(verdict)
+    assert "000.00.00.H41" in [t.organ_id for t in verdict.package.to]
+    assert crypto_calls == []  # the fast path: the reader's tree, which has no comments, is what was signed
+
+
+def test_comments_inside_signed_info_are_signed_under_with_comments(kit: SimpleNamespace, test_pki) -> None:
+    """SignedInfo itself is canonicalised by its CanonicalizationMethod: under ``#WithComments`` a comment inside it
+    is part of what the SignatureValue signs."""
+    for c14n, reason in ((CanonicalizationMethod.CANONICAL_XML_1_0_WITH_COMMENTS, "signature.bad-value"),
+                         (CanonicalizationMethod.CANONICAL_XML_1_0, None)):
+        data = kit.sign_with_signxml(kit.package(), test_pki.agency, c14n=c14n)
+        commented = kit.replace_once(data, b"<ds:SignedInfo>", b"<ds:SignedInfo><!-- added -->")
+        if reason is None:
+            kit.assert_valid(kit.judge(commented, test_pki.trust))
+        else:
+            kit.assert_refused(kit.judge(commented, test_pki.trust), reason)
 
 
 # ----------------------------------------------------------------------------- the two paths
@@ -740,14 +759,20 @@ def test_processing_instruction_inside_bussiness_is_valid(kit: SimpleNamespace, 
     kit.assert_valid(kit.judge(signed, test_pki.trust))
 
 
-def test_comment_inside_bussiness_with_comments_c14n_is_valid(kit: SimpleNamespace, test_pki) -> None:
+def test_a_signature_that_digested_the_comments_does_not_verify(kit: SimpleNamespace, test_pki) -> None:
+    """signxml's signer digests a document's comments under ``#WithComments``: no conforming verifier (xmlsec1,
+    Santuario, .NET) accepts that signature, and neither does axis.  Signed as they sign, it verifies."""
     reason = "Gửi văn bản mới".encode()
     data = kit.replace_once(kit.package(), reason, reason.replace(b" m", b"<!-- c --> m"))
-    signed = kit.sign_with_signxml(data, test_pki.agency, c14n=CanonicalizationMethod.CANONICAL_XML_1_0_WITH_COMMENTS)
-    assert kit.signxml_accepts(signed, test_pki.agency.cert)
-    verdict = kit.judge(signed, test_pki.trust)
-    assert verdict.package.business.reason == "Gửi văn bản mới"
+    c14n = CanonicalizationMethod.CANONICAL_XML_1_0_WITH_COMMENTS
+    signed = kit.sign_with_signxml(data, test_pki.agency, c14n=c14n)
+    assert kit.signxml_accepts(signed, test_pki.agency.cert)  # signxml agrees with itself
+    kit.assert_refused(kit.judge(signed, test_pki.trust), "signature.digest-mismatch")
+    conforming = kit.replace_once(kit.sign_with_signxml(kit.package(), test_pki.agency, c14n=c14n), reason,
+                                  reason.replace(b" m", b"<!-- c --> m"))  # the digest without the comment
+    verdict = kit.judge(conforming, test_pki.trust)
     kit.assert_valid(verdict)
+    assert verdict.package.business.reason == "Gửi văn bản mới"
 
 
 def _second_c14n_transform(kit: SimpleNamespace, signer: Any) -> Callable[[etree._Element], None]:
