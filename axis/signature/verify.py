@@ -26,8 +26,9 @@ the document's node-set minus its comment nodes), as xmlsec1, Santuario and .NET
 do, and as the reader's tree, which has none, gives it; only comments inside
 SignedInfo are signed, under a ``#WithComments`` CanonicalizationMethod, and are
 read from the bytes for it.  Packages that need more than that tree can show
-(processing instructions, which the reader's parser drops) go through signxml,
-and then the fields axis acts on are compared with signxml's re-parsed signed
+(processing instructions, which the reader's parser drops) go through signxml
+(given them without the comments it would digest, :func:`_for_signxml`), and
+then the fields axis acts on are compared with signxml's re-parsed signed
 content.  Tests hold the two paths to the same verdicts.
 """
 
@@ -442,6 +443,27 @@ def _needs_faithful_tree(data: bytes, parts: _Parts) -> bool:
     return data.count(b"<?") > declarations
 
 
+def _for_signxml(data: bytes, parts: _Parts) -> bytes:
+    """The package as signxml must verify it: ``URI=""`` digests the document without its comments (XML-DSig 4.3.3.3),
+    but signxml digests them under a ``#WithComments`` transform.  They are taken out, but for those inside
+    SignedInfo (signed under a ``#WithComments`` CanonicalizationMethod); a removed comment's following text joins
+    the text before it, as in the reader's tree."""
+    if not (parts.reference_c14n_uri or "").endswith("#WithComments") or b"<!--" not in data:
+        return data
+    root = etree.fromstring(data, thread_parser(huge=len(data) > HUGE_THRESHOLD, keep_comments=True))
+    signed_info = root.find(f"{_HDR}/{{{DSIG_NS}}}Signature/{{{DSIG_NS}}}SignedInfo")
+    kept = set(signed_info.iter(etree.Comment)) if signed_info is not None else set()
+    for comment in [c for c in root.iter(etree.Comment) if c not in kept]:
+        parent, previous, tail = comment.getparent(), comment.getprevious(), comment.tail or ""
+        assert parent is not None  # the root's own siblings are not under it
+        if previous is not None:
+            previous.tail = (previous.tail or "") + tail
+        else:
+            parent.text = (parent.text or "") + tail
+        parent.remove(comment)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
 def _check_no_outer_instructions(data: bytes) -> None:
     """Refuse processing instructions before or after the root element.  ``URI=""`` signs them (Canonical XML
     writes them, and xmlsec1, Santuario and .NET digest them), but signxml canonicalises the root element alone
@@ -553,7 +575,9 @@ def _signed_info_as_signed(data: bytes, loc: Located, parts: _Parts) -> etree._E
         return parts.signed_info
     root = etree.fromstring(data, thread_parser(huge=len(data) > HUGE_THRESHOLD, keep_comments=True))
     found = root.find(loc.root.getroottree().getelementpath(parts.signed_info))
-    return found if found is not None else parts.signed_info
+    if found is None:  # the two parses differ only by comments: this cannot happen, and must not pass quietly
+        raise _Invalid(Code.SIGNATURE_MALFORMED, "SignedInfo is not where it was when the package was read")
+    return found
 
 
 def _lean_crypto(data: bytes, loc: Located, sig: etree._Element, leaf: x509.Certificate, parts: _Parts) -> None:
@@ -596,7 +620,7 @@ def check(data: bytes, loc: Located, sender: str | None, trust: TrustStore, at: 
         leaf.check(at)
         if _needs_faithful_tree(data, parts):
             _check_no_outer_instructions(data)
-            signed_root = _crypto(data, leaf.cert, parts.method, parts.digest, at)
+            signed_root = _crypto(_for_signxml(data, parts), leaf.cert, parts.method, parts.digest, at)
             if identity_fields(signed_root) != identity_fields(loc.root):
                 raise _Invalid(Code.SIGNATURE_WRAPPING, "the fields axis routes on differ from the signed content")
         else:

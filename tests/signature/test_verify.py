@@ -552,6 +552,25 @@ def test_comments_inside_signed_info_are_signed_under_with_comments(kit: SimpleN
 # ----------------------------------------------------------------------------- the two paths
 
 
+_PI = (b"<edXML:Paper>", b"<?axis-note x?><edXML:Paper>")  # a processing instruction inside: the signxml path
+
+
+def test_on_the_signxml_path_too_comments_in_the_document_are_not_signed_content(kit: SimpleNamespace, test_pki
+                                                                               ) -> None:
+    """As on the fast path: a comment added to a package signed under a #WithComments transform breaks nothing,
+    and a signature that digested the comments is invalid (signxml itself digests them: it is given the package
+    without them)."""
+    c14n = CanonicalizationMethod.CANONICAL_XML_1_0_WITH_COMMENTS
+    signed = kit.sign_with_signxml(kit.replace_once(kit.package(), *_PI), test_pki.agency, c14n=c14n)
+    kit.assert_valid(kit.judge(signed, test_pki.trust))
+    commented = kit.replace_once(signed, b"000.00.00.H41", b"000.00.00.H<!-- a note -->41")
+    kit.assert_valid(kit.judge(commented, test_pki.trust))
+    reason = "Gửi văn bản mới".encode()
+    data = kit.replace_once(kit.package(), reason, reason.replace(b" m", b"<!-- c --> m"))
+    digested = kit.sign_with_signxml(kit.replace_once(data, *_PI), test_pki.agency, c14n=c14n)
+    kit.assert_refused(kit.judge(digested, test_pki.trust), "signature.digest-mismatch")
+
+
 def test_plain_package_takes_the_fast_path(kit: SimpleNamespace, test_pki, signed: bytes,
                                            crypto_calls: list[bytes]) -> None:
     kit.assert_valid(kit.judge(signed, test_pki.trust))
