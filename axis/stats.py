@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -63,6 +64,11 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         return {"from": self.start, "to": self.end, "as_of": iso(self.as_of),
                 "agencies": [a.to_dict() for a in self.agencies]}
+
+
+def selection(agencies: AbstractSet[str]) -> str | frozenset[str]:
+    """What the store selects a scope's copies by (:meth:`ReadStore.copies`): one code as itself, its indexed case."""
+    return next(iter(agencies)) if len(agencies) == 1 else frozenset(agencies)
 
 
 def period(start: date, end: date) -> tuple[str, str]:

@@ -32,6 +32,7 @@ import socket
 import sqlite3
 import sys
 import time
+from collections.abc import Set as AbstractSet
 from datetime import date, datetime, timedelta
 from datetime import time as day_time
 from functools import partial
@@ -380,13 +381,13 @@ def cmd_overdue(args: argparse.Namespace) -> int:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     config, path = _full_config(args)
-    scope: str | frozenset[str] | None = _agency(config, args.agency)
+    agency = _agency(config, args.agency)
+    scope: AbstractSet[str] | None = None if agency is None else {agency}  # None: every agency
     if args.under is not None:
         top = config.registry.get(args.under)
         if top is None:
             raise OperateError(f"--under {args.under!r}: not a registered agency")
-        under = config.registry.under(top.key)
-        scope = next(iter(under)) if len(under) == 1 else frozenset(under)
+        scope = config.registry.under(top.key)
     first, last = _date(args.start, "--from"), _date(args.end, "--to")
     try:
         start, end = stats.period(first, last)
@@ -394,11 +395,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
         raise OperateError(str(exc)) from None
     store = SqliteStore(path, readonly=True)
     try:
-        copies = store.copies(start, end, scope)
+        copies = store.copies(start, end, None if scope is None else stats.selection(scope))
     finally:
         store.close()
-    include = ((lambda code: True) if scope is None else scope.__eq__ if isinstance(scope, str)
-               else scope.__contains__)
+    include = (lambda code: True) if scope is None else scope.__contains__
     report = stats.report(copies, partial(config.deadlines.calendar_for, config.registry),
                           first.isoformat(), last.isoformat(), vn_now(), include, config.registry.name)
     rows = [a.to_dict() for a in report.agencies]

@@ -341,7 +341,7 @@ class StatsResource(ApiResource):
             if found is None or found.key not in scope:
                 raise AxisError.of(Code.STATS_NOT_YOURS, f"{wanted} is not {agency.key} or registered under it")
             scope = {found.key}
-        only = next(iter(scope)) if len(scope) == 1 else frozenset(scope)  # the store selects the scope's copies
+        only = stats.selection(scope)
         try:
             start, end = stats.period(first, last)
         except ValueError as exc:

@@ -443,16 +443,29 @@ def _needs_faithful_tree(data: bytes, parts: _Parts) -> bool:
     return data.count(b"<?") > declarations
 
 
-def _for_signxml(data: bytes, parts: _Parts) -> bytes:
+def _keeps_comments(uri: str | None) -> bool:
+    return uri is not None and uri.endswith("#WithComments")
+
+
+def _signed_info_with_comments(data: bytes, loc: Located, parts: _Parts) -> etree._Element:
+    """SignedInfo in the package parsed again keeping its comments (the reader's tree has none)."""
+    root = etree.fromstring(data, thread_parser(huge=len(data) > HUGE_THRESHOLD, keep_comments=True))
+    found = root.find(loc.root.getroottree().getelementpath(parts.signed_info))
+    if found is None:  # the two parses differ only by comments: this cannot happen, and must not pass quietly
+        raise _Invalid(Code.SIGNATURE_MALFORMED, "SignedInfo is not where it was when the package was read")
+    return found
+
+
+def _for_signxml(data: bytes, loc: Located, parts: _Parts) -> bytes:
     """The package as signxml must verify it: ``URI=""`` digests the document without its comments (XML-DSig 4.3.3.3),
     but signxml digests them under a ``#WithComments`` transform.  They are taken out, but for those inside
     SignedInfo (signed under a ``#WithComments`` CanonicalizationMethod); a removed comment's following text joins
     the text before it, as in the reader's tree."""
-    if not (parts.reference_c14n_uri or "").endswith("#WithComments") or b"<!--" not in data:
+    if not _keeps_comments(parts.reference_c14n_uri) or b"<!--" not in data:
         return data
-    root = etree.fromstring(data, thread_parser(huge=len(data) > HUGE_THRESHOLD, keep_comments=True))
-    signed_info = root.find(f"{_HDR}/{{{DSIG_NS}}}Signature/{{{DSIG_NS}}}SignedInfo")
-    kept = set(signed_info.iter(etree.Comment)) if signed_info is not None else set()
+    signed_info = _signed_info_with_comments(data, loc, parts)
+    root = signed_info.getroottree().getroot()
+    kept = set(signed_info.iter(etree.Comment))
     for comment in [c for c in root.iter(etree.Comment) if c not in kept]:
         parent, previous, tail = comment.getparent(), comment.getprevious(), comment.tail or ""
         assert parent is not None  # the root's own siblings are not under it
@@ -478,9 +491,8 @@ def _check_no_outer_instructions(data: bytes) -> None:
 
 def _c14n(node: etree._Element, uri: str | None, prefixes: tuple[str, ...] | None = None) -> bytes:
     exclusive = uri is not None and uri.startswith("http://www.w3.org/2001/10/xml-exc-c14n#")
-    with_comments = uri is not None and uri.endswith("#WithComments")  # the reader's tree has none to write
-    try:
-        return etree.tostring(node, method="c14n", exclusive=exclusive, with_comments=with_comments,
+    try:  # with comments where the tree has them (the reader's has none)
+        return etree.tostring(node, method="c14n", exclusive=exclusive, with_comments=_keeps_comments(uri),
                               inclusive_ns_prefixes=list(prefixes) if exclusive and prefixes else None)
     except etree.C14NError as exc:  # a relative namespace URI, which C14N must refuse
         raise _Invalid(Code.SIGNATURE_MALFORMED, f"the package cannot be canonicalised ({exc})") from None
@@ -571,13 +583,9 @@ def _verify_value(leaf: x509.Certificate, method: SignatureMethod, signed_info: 
 def _signed_info_as_signed(data: bytes, loc: Located, parts: _Parts) -> etree._Element:
     """SignedInfo as its CanonicalizationMethod reads it: under ``#WithComments``, with the comments inside it, which
     the reader's tree does not keep (they are signed: one added or removed breaks the SignatureValue)."""
-    if not (parts.c14n_uri or "").endswith("#WithComments") or b"<!--" not in data:
+    if not _keeps_comments(parts.c14n_uri) or b"<!--" not in data:
         return parts.signed_info
-    root = etree.fromstring(data, thread_parser(huge=len(data) > HUGE_THRESHOLD, keep_comments=True))
-    found = root.find(loc.root.getroottree().getelementpath(parts.signed_info))
-    if found is None:  # the two parses differ only by comments: this cannot happen, and must not pass quietly
-        raise _Invalid(Code.SIGNATURE_MALFORMED, "SignedInfo is not where it was when the package was read")
-    return found
+    return _signed_info_with_comments(data, loc, parts)
 
 
 def _lean_crypto(data: bytes, loc: Located, sig: etree._Element, leaf: x509.Certificate, parts: _Parts) -> None:
@@ -620,7 +628,7 @@ def check(data: bytes, loc: Located, sender: str | None, trust: TrustStore, at: 
         leaf.check(at)
         if _needs_faithful_tree(data, parts):
             _check_no_outer_instructions(data)
-            signed_root = _crypto(_for_signxml(data, parts), leaf.cert, parts.method, parts.digest, at)
+            signed_root = _crypto(_for_signxml(data, loc, parts), leaf.cert, parts.method, parts.digest, at)
             if identity_fields(signed_root) != identity_fields(loc.root):
                 raise _Invalid(Code.SIGNATURE_WRAPPING, "the fields axis routes on differ from the signed content")
         else:
