@@ -53,11 +53,17 @@ def _time(s: _Section, key: str, default: time) -> time:
         return default
     value = s.data[key]
     if isinstance(value, time):  # a TOML local time, 17:00:00
-        return value.replace(tzinfo=None)
-    match = _TIME.fullmatch(value.strip()) if isinstance(value, str) else None
-    if match is None:
-        raise s.error(key, f'expected a time of day such as "17:00" or "16:30:00", got {value!r}')
-    return time(int(match.group(1)), int(match.group(2)), int(match.group(3) or 0))
+        at = value.replace(tzinfo=None)
+    else:
+        match = _TIME.fullmatch(value.strip()) if isinstance(value, str) else None
+        if match is None:
+            raise s.error(key, f'expected a time of day such as "17:00" or "16:30:00", got {value!r}')
+        at = time(int(match.group(1)), int(match.group(2)), int(match.group(3) or 0))
+    if at == time(0):
+        # A day that ends as it begins: every document would be late the moment it arrives, or (read as midnight at
+        # its end) due at the start of the next working day's date.  Midnight at the end is written 23:59:59.
+        raise s.error(key, "a working day cannot end at 00:00 (for midnight at its end, write \"23:59:59\")")
+    return at
 
 
 def _date(value: object) -> date | None:

@@ -216,6 +216,8 @@ def test_deadlines_defaults_and_a_calendar_of_its_own(tmp_path: Path) -> None:
     ('[deadlines]\ndays = [1]\n', "deadlines.days", "weekday names"),
     ('[deadlines]\nend_of_day = "5pm"\n', "deadlines.end_of_day", "time of day"),
     ('[deadlines]\nend_of_day = "24:00"\n', "deadlines.end_of_day", "time of day"),
+    ('[deadlines]\nend_of_day = "00:00"\n', "deadlines.end_of_day", "cannot end at 00:00"),
+    ('[deadlines]\nend_of_day = 00:00:00\n', "deadlines.end_of_day", "23:59:59"),
     ('[deadlines]\nholidays = ["2026-02-30"]\n', "deadlines.holidays", "expected dates"),
     ('[deadlines]\nholidays = [2026-09-02T08:00:00]\n', "deadlines.holidays", "expected dates"),
     ('[deadlines]\nwatch = "forever"\n', "deadlines.watch", "duration"),
