@@ -13,13 +13,18 @@ for it.  Nothing else in the package changes.
 
 from __future__ import annotations
 
-from cryptography.hazmat.primitives.asymmetric import ec
+import base64
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 
 from axis.edxml import reader, xmlsafe
 from axis.edxml.names import DSIG_NS, q
+from axis.signature.c14n import inherited, standalone
 from axis.signature.pki import Issued
 from axis.signature.xmldsig import Signer
 
@@ -43,10 +48,37 @@ def _certs(signer: Issued) -> list[str]:
 
 def sign_element(root: etree._Element, signer: Issued, *, parent: etree._Element | None = None) -> etree._Element:
     """Sign ``root`` (enveloped, ``URI=""``) placing the signature as the last child of ``parent`` (default: root)."""
-    placeholder = etree.SubElement(parent if parent is not None else root, f"{{{DSIG_NS}}}Signature",
-                                   nsmap={"ds": DSIG_NS}, Id="placeholder")
+    parent = parent if parent is not None else root
+    steps = [a.index(c) for c, a in zip([parent, *parent.iterancestors()], parent.iterancestors())][::-1]
+    placeholder = etree.SubElement(parent, f"{{{DSIG_NS}}}Signature", nsmap={"ds": DSIG_NS}, Id="placeholder")
     assert placeholder is not None
-    return _signer(signer).sign(root, key=signer.key, cert=_certs(signer))
+    signed = _signer(signer).sign(root, key=signer.key, cert=_certs(signer))
+    at = signed  # signxml returns a new tree of the same shape: the parent is found again by position
+    for step in steps:
+        at = at[step]
+    _standard_value(at[-1], signer)
+    return signed
+
+
+def _standard_value(sig: etree._Element, signer: Issued) -> None:
+    """signxml signs SignedInfo as lxml canonicalises it, without the ``xml:*`` attributes it inherits: where it has
+    some (an ``xml:lang`` on the envelope), sign it again as C14N writes it (:mod:`axis.signature.c14n`)."""
+    signed_info = sig.find(f"{{{DSIG_NS}}}SignedInfo")
+    value = sig.find(f"{{{DSIG_NS}}}SignatureValue")
+    assert signed_info is not None and value is not None
+    if not inherited(signed_info, CanonicalizationMethod.CANONICAL_XML_1_0.value):
+        return
+    with standalone(signed_info, CanonicalizationMethod.CANONICAL_XML_1_0.value):
+        data = etree.tostring(signed_info, method="c14n")
+    key = signer.key
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+        size = (key.curve.key_size + 7) // 8
+        raw = r.to_bytes(size, "big") + s.to_bytes(size, "big")  # XML-DSig writes r || s
+    else:
+        assert isinstance(key, rsa.RSAPrivateKey)
+        raw = key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    value.text = base64.b64encode(raw).decode("ascii")
 
 
 def sign_package(data: bytes, signer: Issued, limits: xmlsafe.ParseLimits = xmlsafe.DEFAULT_LIMITS) -> bytes:

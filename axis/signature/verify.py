@@ -67,6 +67,7 @@ from axis.edxml.names import DSIG_NS, element_path, local_name, q, where
 from axis.edxml.reader import Located
 from axis.edxml.xmlsafe import HUGE_THRESHOLD, thread_parser
 from axis.errors import Code, Problem, Where
+from axis.signature.c14n import inherited, standalone
 from axis.signature.trust import TrustBasis, TrustStore, agency_of, fingerprint
 from axis.signature.xmldsig import Verifier
 from axis.vntime import iso
@@ -492,8 +493,9 @@ def _check_no_outer_instructions(data: bytes) -> None:
 def _c14n(node: etree._Element, uri: str | None, prefixes: tuple[str, ...] | None = None) -> bytes:
     exclusive = uri is not None and uri.startswith("http://www.w3.org/2001/10/xml-exc-c14n#")
     try:  # with comments where the tree has them (the reader's has none)
-        return etree.tostring(node, method="c14n", exclusive=exclusive, with_comments=_keeps_comments(uri),
-                              inclusive_ns_prefixes=list(prefixes) if exclusive and prefixes else None)
+        with standalone(node, uri):  # SignedInfo: the xml:* attributes of its ancestors, as C14N writes a subset
+            return etree.tostring(node, method="c14n", exclusive=exclusive, with_comments=_keeps_comments(uri),
+                                  inclusive_ns_prefixes=list(prefixes) if exclusive and prefixes else None)
     except etree.C14NError as exc:  # a relative namespace URI, which C14N must refuse
         raise _Invalid(Code.SIGNATURE_MALFORMED, f"the package cannot be canonicalised ({exc})") from None
 
@@ -628,6 +630,11 @@ def check(data: bytes, loc: Located, sender: str | None, trust: TrustStore, at: 
         leaf.check(at)
         if _needs_faithful_tree(data, parts):
             _check_no_outer_instructions(data)
+            if inherited(parts.signed_info, parts.c14n_uri):
+                # signxml canonicalises SignedInfo as lxml does, without them: it would call a standard signature
+                # invalid, and one made as lxml reads it valid.
+                raise _Invalid(Code.SIGNATURE_MALFORMED, "processing instructions in a package whose SignedInfo "
+                               "inherits xml:* attributes (xml:lang, xml:space, xml:base): axis cannot verify both")
             signed_root = _crypto(_for_signxml(data, loc, parts), leaf.cert, parts.method, parts.digest, at)
             if identity_fields(signed_root) != identity_fields(loc.root):
                 raise _Invalid(Code.SIGNATURE_WRAPPING, "the fields axis routes on differ from the signed content")
