@@ -98,7 +98,11 @@ def test_the_jdk_s_xml_dsig_agrees(kit: SimpleNamespace, test_pki, tmp_path: Pat
     lxml_form.write_bytes(kit.sign_with_signxml(_with_lang(kit.package()), test_pki.agency))
     plain = tmp_path / "plain.xml"
     plain.write_bytes(sign_package(kit.package(), test_pki.agency))
-    out = subprocess.run(["java", str(JDK_VERIFY), str(ours), str(lxml_form), str(plain)], capture_output=True,
-                         text=True, timeout=120)
+    # URI="" is the document without its comments (XML-DSig 4.3.3.3): a comment added after signing changes nothing.
+    commented = tmp_path / "commented.xml"
+    commented.write_bytes(plain.read_bytes().replace(b"</edXML:edXMLBody>", "<!-- ghi chú --></edXML:edXMLBody>".encode(), 1))
+    kit.assert_valid(kit.judge(commented.read_bytes(), test_pki.trust))
+    out = subprocess.run(["java", str(JDK_VERIFY), *map(str, (ours, lxml_form, plain, commented))],
+                         capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["valid", "invalid", "valid"]
+    assert out.stdout.split() == ["valid", "invalid", "valid", "valid"]
