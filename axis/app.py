@@ -147,8 +147,8 @@ class App:
 
         def compute(store: ReadStore) -> list[str]:
             now = vn_now()
-            waiting = store.copies(iso(now - timedelta(seconds=watch)), None, unanswered=True)
-            return [p.copy.recipient for p in deadlines.overdue(waiting, policy.calendar_for, now)]
+            waiting = store.each_copy(iso(now - timedelta(seconds=watch)), None, unanswered=True)
+            return deadlines.overdue_recipients(waiting, policy.calendar_for, now)
 
         return self.service.read(compute).addCallbacks(self.metrics.set_overdue, _logged("overdue gauge"))
 

@@ -20,7 +20,7 @@ from datetime import date, datetime, time, timedelta
 
 from axis import lifecycle
 from axis.storage.base import TAKEN_BACK, DocumentCopy
-from axis.vntime import VN_TZ, parse_iso
+from axis.vntime import VN_TZ, iso, parse_iso
 
 ANSWERS = ("01", "02", "03")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # date.weekday() order
@@ -56,6 +56,19 @@ class WorkCalendar:
             while not self.is_working_day(day):  # ends: some weekday is a working day, holidays are finite
                 day += timedelta(days=1)
         return datetime.combine(day, self.end_of_day, VN_TZ)
+
+    def last_end_before(self, moment: datetime) -> datetime:
+        """The latest end of a working day strictly before ``moment``.  A deadline is the first end of a working day
+        after the document arrived, so a document is past its deadline at ``moment`` exactly when it arrived before
+        this: one comparison instead of a deadline per document."""
+        local = moment.astimezone(VN_TZ)
+        day = local.date()
+        while True:  # ends: some weekday is a working day, and holidays are finite
+            if self.is_working_day(day):
+                end = datetime.combine(day, self.end_of_day, VN_TZ)
+                if end < local:
+                    return end
+            day -= timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -107,12 +120,50 @@ def progress(copy: DocumentCopy, calendar: WorkCalendar) -> Progress:
                     closed=closed)
 
 
+class _Cutoffs:
+    """Per calendar, the time (ISO, which sorts as text) before which a document is past its deadline at ``now``."""
+
+    def __init__(self, calendar_for: Callable[[str], WorkCalendar], now: datetime) -> None:
+        self.calendar_for, self.now = calendar_for, now
+        self._seen: dict[int, tuple[WorkCalendar, str]] = {}  # by id: hashing a calendar hashes its holidays
+
+    def of(self, recipient: str) -> tuple[WorkCalendar, str]:
+        calendar = self.calendar_for(recipient)
+        found = self._seen.get(id(calendar))
+        if found is None:
+            found = self._seen[id(calendar)] = (calendar, iso(calendar.last_end_before(self.now)))
+        return found
+
+
 def overdue(copies: Iterable[DocumentCopy], calendar_for: Callable[[str], WorkCalendar],
             now: datetime) -> list[Progress]:
     """The copies still waiting for an answer after their deadline (taken back ones never are)."""
+    cutoffs = _Cutoffs(calendar_for, now)
     found = []
     for copy in copies:
-        p = progress(copy, calendar_for(copy.recipient))
+        calendar, cutoff = cutoffs.of(copy.recipient)
+        if copy.accepted_at >= cutoff:  # not due yet
+            continue
+        p = progress(copy, calendar)
         if p.answered is None and p.closed is None and p.overdue(now):
             found.append(p)
+    return found
+
+
+def overdue_recipients(copies: Iterable[DocumentCopy], calendar_for: Callable[[str], WorkCalendar],
+                       now: datetime) -> list[str]:
+    """The recipient of each copy :func:`overdue` would find, for the gauge that counts them every minute: a copy
+    with no step to fold (most) is overdue when it arrived before its cutoff and was not taken back."""
+    cutoffs = _Cutoffs(calendar_for, now)
+    found = []
+    for copy in copies:
+        calendar, cutoff = cutoffs.of(copy.recipient)
+        if copy.accepted_at >= cutoff:
+            continue
+        if not copy.steps and copy.state not in TAKEN_BACK:
+            found.append(copy.recipient)
+            continue
+        p = progress(copy, calendar)
+        if p.answered is None and p.closed is None and p.overdue(now):
+            found.append(copy.recipient)
     return found

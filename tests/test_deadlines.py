@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+import random
+from datetime import date, datetime, time, timedelta
 
 import pytest
 
-from axis.deadlines import Progress, WorkCalendar, overdue, progress
+from axis.deadlines import Progress, WorkCalendar, overdue, overdue_recipients, progress
 from axis.storage.base import DocumentCopy, State
 from axis.vntime import VN_TZ, iso
 
@@ -122,3 +123,53 @@ def test_overdue_lists_only_copies_still_waiting() -> None:
               copy(at("2026-11-20", "18:00"))]
     found = overdue(copies, lambda code: WEEK, at("2026-11-21"))
     assert [f.copy for f in found] == [copies[0]]
+
+
+@pytest.mark.parametrize(("moment", "end"), [
+    (at("2026-11-20", "17:01"), at("2026-11-20", "17:00")),
+    (at("2026-11-20", "17:00"), at("2026-11-19", "17:00")),  # strictly before: a deadline at the moment is in time
+    (at("2026-11-23", "09:00"), at("2026-11-20", "17:00")),  # Monday morning: Friday's end
+    (at("2026-11-22", "23:00"), at("2026-11-20", "17:00")),
+])
+def test_the_last_end_of_a_working_day_before_a_moment(moment: datetime, end: datetime) -> None:
+    assert WEEK.last_end_before(moment) == end
+    assert WorkCalendar(holidays=frozenset({date(2026, 11, 20)})).last_end_before(
+        at("2026-11-23", "09:00")) == at("2026-11-19", "17:00")
+
+
+def _random_calendar(rng: random.Random) -> WorkCalendar:
+    days = frozenset(d for d in range(7) if rng.random() < 0.6) or frozenset({rng.randrange(7)})
+    start = date(2026, 11, 1)
+    some = [start + timedelta(days=rng.randrange(40)) for _ in range(6)]
+    return WorkCalendar(name=f"c{rng.randrange(1000)}", days=days,
+                        end_of_day=time(rng.randrange(24), rng.choice((0, 30, 59)), rng.choice((0, 59))),
+                        holidays=frozenset(some[:3]), workdays=frozenset(some[3:]))
+
+
+def _random_copy(rng: random.Random, recipient: str) -> DocumentCopy:
+    received = datetime(2026, 11, 1, tzinfo=VN_TZ) + timedelta(seconds=rng.randrange(40 * 86400),
+                                                               milliseconds=rng.randrange(1000))
+    steps = []
+    moment = received
+    for _ in range(rng.choice((0, 0, 0, 1, 2, 3))):
+        moment += timedelta(seconds=rng.randrange(3 * 86400))
+        steps.append((rng.choice(("01", "02", "03", "05", "06", "13", "15", "16", "revoke", "replace", "update")),
+                      moment))
+    state = rng.choice((State.DELIVERED, State.QUEUED, State.DONE, State.WITHDRAWN, State.SUPERSEDED))
+    return DocumentCopy("m", "D", "000.00.00.G22", recipient, 0, iso(received), "pull", state,
+                        iso(received + timedelta(seconds=rng.randrange(5 * 86400))),
+                        tuple((step, iso(t)) for step, t in steps))
+
+
+def test_the_shortcuts_find_exactly_the_copies_the_fold_of_each_one_finds() -> None:
+    """The cutoff (one comparison per copy) and the gauge's path without a fold, against the definition: each
+    copy's progress folded with its recipient's calendar."""
+    rng = random.Random(2026)
+    for _ in range(60):
+        calendars = {code: _random_calendar(rng) for code in ("A", "B", "C")}
+        copies = [_random_copy(rng, rng.choice("ABC")) for _ in range(150)]
+        now = datetime(2026, 11, 1, tzinfo=VN_TZ) + timedelta(seconds=rng.randrange(45 * 86400))
+        expected = [c for c in copies if (f := progress(c, calendars[c.recipient])).answered is None
+                    and f.closed is None and f.overdue(now)]
+        assert [f.copy for f in overdue(copies, calendars.__getitem__, now)] == expected
+        assert overdue_recipients(iter(copies), calendars.__getitem__, now) == [c.recipient for c in expected]

@@ -268,6 +268,11 @@ def test_overdue_from_unanswered_copies_equals_overdue_from_all(traffic: Traffic
         full = [p.copy.message_id + p.copy.recipient for p in deadlines.overdue(everything, lambda c: EVERY_DAY, now)]
         fast = [p.copy.message_id + p.copy.recipient for p in deadlines.overdue(waiting, lambda c: EVERY_DAY, now)]
         assert fast == full
+        # The gauge: the same copies one at a time (every copy of the added ones too), their recipients only.
+        gauge = deadlines.overdue_recipients(traffic.store.each_copy(start, None, unanswered=True),
+                                             lambda c: EVERY_DAY, now)
+        assert sorted(gauge) == sorted(p.copy.recipient for p in deadlines.overdue(everything, lambda c: EVERY_DAY,
+                                                                                    now))
     assert fast  # at the end, some are overdue
     for agency in AGENCIES:
         mine = traffic.store.copies(start, None, agency, unanswered=True)

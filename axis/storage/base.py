@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -308,6 +308,8 @@ class ReadStore(Protocol):
     def dead_letters(self, limit: int) -> list[tuple[PushJob, str | None, str]]: ...
     def copies(self, start: str, end: str | None, agency: str | AbstractSet[str] | None = None,
                unanswered: bool = False) -> list[DocumentCopy]: ...
+    def each_copy(self, start: str, end: str | None, agency: str | AbstractSet[str] | None = None,
+                  unanswered: bool = False) -> Iterator[DocumentCopy]: ...
     def within(self, seconds: float) -> AbstractContextManager[None]:
         """Reads inside end with AxisError ``http.timeout`` once ``seconds`` have gone by."""
         ...

@@ -893,12 +893,19 @@ class SqliteStore:
         business steps; only those ``agency`` (one code, or any of a set) sent or received, when given; only those
         not yet answered with 01, 02 or 03, when ``unanswered``.  A copy an update added (a recipient the document
         itself did not go to) counts from the update that first carried it, when that update is in the period."""
-        copies = self._own_copies(start, end, agency, unanswered) + self._added_copies(start, end, agency, unanswered)
+        copies = list(self.each_copy(start, end, agency, unanswered))
         copies.sort(key=lambda c: c.accepted_at)  # stable: within one time, in the order axis accepted them
         return copies
 
+    def each_copy(self, start: str, end: str | None, agency: str | AbstractSet[str] | None = None,
+                  unanswered: bool = False) -> Iterator[DocumentCopy]:
+        """The copies of :meth:`copies`, in no particular order, one at a time: the overdue gauge goes through every
+        unanswered copy of the last 30 days every minute, which as one list took memory in proportion."""
+        yield from self._own_copies(start, end, agency, unanswered)
+        yield from self._added_copies(start, end, agency, unanswered)
+
     def _own_copies(self, start: str, end: str | None, agency: str | AbstractSet[str] | None,
-                    unanswered: bool) -> list[DocumentCopy]:
+                    unanswered: bool) -> Iterator[DocumentCopy]:
         where = f"{_DOCUMENTS} AND m.accepted_at >= ?" + (" AND m.accepted_at < ?" if end is not None else "")
         params: list[object] = [start] if end is None else [start, end]
         copy_where, copy_params = where, list(params)
@@ -911,12 +918,6 @@ class SqliteStore:
             copy_params += [one, one]
         if unanswered:
             copy_where += f" AND NOT {_ANSWERED}"
-        rows = self.conn.execute(
-            "SELECT m.id, m.document_id, m.sender, d.recipient, m.priority, m.accepted_at, d.mode, d.state, "
-            "d.updated_at FROM messages m JOIN deliveries d ON d.message_seq = m.seq "
-            f"WHERE {copy_where} AND m.document_id IS NOT NULL ORDER BY m.seq, d.recipient", copy_params).fetchall()
-        if not rows:
-            return []
         # Each document's steps per recipient: business ledger entries, and the requests that reached it (a
         # request comes before axis's own answer to it within one package, as in ``history``).
         # Unanswered copies need only what can close them (a recall or request and its answer).
@@ -936,8 +937,12 @@ class SqliteStore:
                 "0, q.id FROM messages m JOIN requests q ON q.document_id = m.document_id AND q.doc_sender = m.sender "
                 f"JOIN messages qm ON qm.seq = q.message_seq WHERE {request_where} ORDER BY 6, 7, 8", params + params):
             steps.setdefault((r[0], r[1], r[2]), []).append((r[3], r[4]))
-        return [DocumentCopy(r[0], r[1], r[2], r[3], r[4], r[5], r[6], State(r[7]), r[8],
-                             tuple(steps.get((r[1], r[2], r[3]), ()))) for r in rows]
+        for r in self.conn.execute(
+                "SELECT m.id, m.document_id, m.sender, d.recipient, m.priority, m.accepted_at, d.mode, d.state, "
+                "d.updated_at FROM messages m JOIN deliveries d ON d.message_seq = m.seq "
+                f"WHERE {copy_where} AND m.document_id IS NOT NULL ORDER BY m.seq, d.recipient", copy_params):
+            yield DocumentCopy(r[0], r[1], r[2], r[3], r[4], r[5], r[6], State(r[7]), r[8],
+                               tuple(steps.get((r[1], r[2], r[3]), ())))
 
     def _added_copies(self, start: str, end: str | None, agency: str | AbstractSet[str] | None,
                       unanswered: bool) -> list[DocumentCopy]:
