@@ -393,14 +393,14 @@ def cmd_stats(args: argparse.Namespace) -> int:
         start, end = stats.period(first, last)
     except ValueError as exc:
         raise OperateError(str(exc)) from None
+    include = (lambda code: True) if scope is None else scope.__contains__
     store = SqliteStore(path, readonly=True)
-    try:
-        copies = store.copies(start, end, None if scope is None else stats.selection(scope))
+    try:  # the copies one at a time: a year of a province's traffic is not held in memory
+        report = stats.report(store.each_copy(start, end, None if scope is None else stats.selection(scope)),
+                              partial(config.deadlines.calendar_for, config.registry), first.isoformat(),
+                              last.isoformat(), vn_now(), include, config.registry.name)
     finally:
         store.close()
-    include = (lambda code: True) if scope is None else scope.__contains__
-    report = stats.report(copies, partial(config.deadlines.calendar_for, config.registry),
-                          first.isoformat(), last.isoformat(), vn_now(), include, config.registry.name)
     rows = [a.to_dict() for a in report.agencies]
     if args.format == "json":
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))

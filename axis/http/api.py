@@ -348,7 +348,7 @@ class StatsResource(ApiResource):
             raise AxisError.of(Code.HTTP_BAD_REQUEST, str(exc)) from None
 
         def compute(store: ReadStore) -> stats.Report:
-            return stats.report(store.copies(start, end, only), policy.calendar_for, first.isoformat(),
+            return stats.report(store.each_copy(start, end, only), policy.calendar_for, first.isoformat(),
                                 last.isoformat(), vn_now(), scope.__contains__, policy.registry.name)
 
         return self.service.read(compute, within=self.request_timeout).addCallback(
