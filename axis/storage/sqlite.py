@@ -131,11 +131,6 @@ def _m0001(db: Database) -> None:
                 BEGIN SELECT RAISE(ABORT, 'the {table.replace("_", " ")} is append-only'); END""")
 
 
-# The mailbox index's condition, and word for word its queries' (SQLite uses a partial index only for a query
-# whose WHERE contains the index's own).  A migration is frozen: a change of PENDING_STATES needs a new one.
-_IN_MAILBOX = "state IN ('queued','delivered','processing') AND mode != 'upstream'"
-
-
 @migrations(name="0002_partial_queue_indexes")
 def _m0002(db: Database) -> None:
     """Index only what is waiting.  Over five years of retention almost every delivery is done; indexing those
@@ -287,11 +282,15 @@ def _not_before(at: str, last: str | None) -> str:
 
 
 def _owner(owner: str) -> tuple[str, str]:
-    """(condition, parameter) of the deliveries a mailbox owner takes: an agency its own, or (``route:NAME``) the
-    lower axis of a pull route every one held for it.  The conditions contain their partial index's own."""
-    if owner.startswith(ROUTE_KEY):
-        return f"d.target = ? AND {_FOR_PEER}", owner[len(ROUTE_KEY):]
-    return f"d.recipient = ? AND {_IN_MAILBOX} AND mode != 'peer'", owner
+    """(condition, parameter) of the deliveries the lower axis of a pull route (``route:NAME``) takes: every one held
+    for it.  The condition contains its partial index's own.  An agency's own are in the mailbox tables (0011)."""
+    assert owner.startswith(ROUTE_KEY)
+    return f"d.target = ? AND {_FOR_PEER}", owner[len(ROUTE_KEY):]
+
+
+# An agency's mailbox (migration 0011): its entries not yet moved, and those moved into the large table.
+_MAILBOX_TABLES = ("mailbox_filed", "mailbox_fresh")
+FILE_EVERY = 2048  # entries in mailbox_fresh, about, before a commit moves them (one sorted pass, a few ms)
 
 
 def _owner_any_state(owner: str) -> tuple[str, str]:
@@ -328,6 +327,7 @@ class SqliteStore:
         self.conn = self.db.conn
         self._wal: tuple[int, int] | None = None  # (fd, inode) of the WAL file, when the fsync is made apart
         self._lost: sqlite3.Error | None = None  # what rolled the current transaction back whole (see savepoint)
+        self._unfiled = 0  # deliveries stored since mailbox_fresh was last moved into mailbox_filed (about)
         if not readonly:
             # FULL is NORMAL plus an fsync of the WAL at every COMMIT.  With sync_apart that fsync is made by
             # make_durable instead, from another thread, while the next group runs; NORMAL keeps SQLite's own
@@ -390,12 +390,19 @@ class SqliteStore:
             lost, self._lost = self._lost, None
         if lost is not None:  # SQLite rolled the whole transaction back: nothing of it is stored, say why
             raise lost
+        filing = self._unfiled >= FILE_EVERY
         try:
+            if filing:  # with this group's commit, in the order of the large table's key
+                conn.execute("INSERT OR IGNORE INTO mailbox_filed SELECT recipient, priority, message_seq "
+                             "FROM mailbox_fresh")
+                conn.execute("DELETE FROM mailbox_fresh")
             conn.execute("COMMIT")
         except BaseException:  # nothing of the group is durable; leave the connection ready for the next one
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        if filing:
+            self._unfiled = 0
 
     @contextmanager
     def within(self, seconds: float) -> Iterator[None]:
@@ -575,6 +582,7 @@ class SqliteStore:
         for d in msg.deliveries:
             groups.setdefault((d.mode, d.target), []).append(d.recipient)
             by_mode.setdefault(d.mode, []).append(d.recipient)
+        self._unfiled += len(msg.deliveries)
         for (mode, target), codes in groups.items():
             c.execute(_INSERT_DELIVERIES, (seq, mode, target, msg.priority, msg.accepted_ns,
                                            None if mode in ("pull", "peer") else msg.accepted_ns, at,
@@ -747,22 +755,35 @@ class SqliteStore:
         """Pending packages for ``recipient``, most urgent first, then oldest first; when more wait than ``limit``,
         ``oldest`` of the places go to the oldest ones whatever their priority (nothing starves).  For a pull
         route's axis (``route:NAME``) each package is listed once, however many of its recipients are behind it."""
-        owned, param = _owner(recipient)
-        where = owned + (" AND m.kind = ?" if kind is not None else "")
-        params: tuple[object, ...] = (param,) if kind is None else (param, kind)
-        sql = (f"SELECT {_MAILBOX_COLUMNS}, d.message_seq FROM deliveries d JOIN messages m ON m.seq = d.message_seq "
-               f"WHERE {where}")
         if recipient.startswith(ROUTE_KEY):
-            return self._peer_mailbox(sql, params, limit)
-        urgent = self.conn.execute(sql + " ORDER BY d.priority DESC, d.message_seq LIMIT ?",
-                                   (*params, limit)).fetchall()
+            owned, param = _owner(recipient)
+            where = owned + (" AND m.kind = ?" if kind is not None else "")
+            return self._peer_mailbox(
+                f"SELECT {_MAILBOX_COLUMNS}, d.message_seq FROM deliveries d JOIN messages m ON m.seq = d.message_seq "
+                f"WHERE {where}", (param,) if kind is None else (param, kind), limit)
+        urgent = self._boxed(recipient, kind, "", (), limit)
         if len(urgent) < limit or oldest <= 0:
             return [_mailbox_item(r) for r in urgent]
-        # The oldest of each priority through the index, then the oldest of those.
-        old = sorted((r for p in range(PRIORITY_LEVELS) for r in self.conn.execute(
-            sql + " AND d.priority = ? ORDER BY d.message_seq LIMIT ?", (*params, p, oldest))), key=lambda r: r[-1])
+        # The oldest of each priority through the tables' order, then the oldest of those.
+        old = sorted((r for p in range(PRIORITY_LEVELS) for r in self._boxed(recipient, kind, " AND x.priority = ?",
+                                                                              (p,), oldest)), key=lambda r: r[-1])
         picked = _with_oldest(urgent, old, limit, oldest, key=lambda r: r[-1])
         return [_mailbox_item(r) for r in sorted(picked, key=lambda r: (-r[5], r[-1]))]
+
+    def _boxed(self, recipient: str, kind: str | None, where: str, params: tuple[object, ...],
+               limit: int) -> list[tuple]:  # type: ignore[type-arg]
+        """The first ``limit`` rows of ``recipient``'s mailbox (most urgent, then oldest) from both its tables."""
+        rows: list[tuple] = []  # type: ignore[type-arg]
+        for table in _MAILBOX_TABLES:
+            rows += self.conn.execute(
+                f"SELECT {_MAILBOX_COLUMNS}, x.message_seq FROM {table} x "
+                "JOIN deliveries d ON d.message_seq = x.message_seq AND d.recipient = x.recipient "
+                "JOIN messages m ON m.seq = x.message_seq WHERE x.recipient = ?"
+                + (" AND m.kind = ?" if kind is not None else "") + where
+                + " ORDER BY x.priority DESC, x.message_seq LIMIT ?",
+                (recipient, *((kind,) if kind is not None else ()), *params, limit)).fetchall()
+        rows.sort(key=lambda r: (-r[5], r[-1]))
+        return rows[:limit]
 
     def _peer_mailbox(self, sql: str, params: tuple[object, ...], limit: int) -> list[MailboxItem]:
         """Most urgent, then oldest, each message once.  A lower axis takes everything for its agencies at every
@@ -778,13 +799,19 @@ class SqliteStore:
         return out
 
     def pending_count(self, recipient: str, kind: str | None = None) -> int:
-        """How many packages wait in ``recipient``'s mailbox (through the mailbox index)."""
-        owned, param = _owner(recipient)
-        where = owned + (" AND m.kind = ?" if kind is not None else "")
-        params: tuple[object, ...] = (param,) if kind is None else (param, kind)
-        row = self.conn.execute(f"SELECT count(DISTINCT d.message_seq) FROM deliveries d JOIN messages m "
-                                f"ON m.seq = d.message_seq WHERE {where}", params).fetchone()
-        return int(row[0])
+        """How many packages wait in ``recipient``'s mailbox."""
+        if recipient.startswith(ROUTE_KEY):
+            owned, param = _owner(recipient)
+            where = owned + (" AND m.kind = ?" if kind is not None else "")
+            params: tuple[object, ...] = (param,) if kind is None else (param, kind)
+            return int(self.conn.execute(f"SELECT count(DISTINCT d.message_seq) FROM deliveries d JOIN messages m "
+                                         f"ON m.seq = d.message_seq WHERE {where}", params).fetchone()[0])
+        if kind is None:
+            return sum(int(self.conn.execute(f"SELECT count(*) FROM {table} WHERE recipient = ?",
+                                             (recipient,)).fetchone()[0]) for table in _MAILBOX_TABLES)
+        return sum(int(self.conn.execute(f"SELECT count(*) FROM {table} x JOIN messages m ON m.seq = x.message_seq "
+                                         "WHERE x.recipient = ? AND m.kind = ?", (recipient, kind)).fetchone()[0])
+                   for table in _MAILBOX_TABLES)
 
     def fetch(self, recipient: str, message_id: str) -> tuple[MailboxItem, bytes] | None:
         where, param = _owner_any_state(recipient)
@@ -1067,3 +1094,46 @@ def _m0010(db: Database) -> None:
     """One row that /readyz rewrites while the last commit failed: after a full disk, nothing else may write (a load
     balancer keeps the traffic away), and the daemon must still see when writes commit again."""
     db.execute("CREATE TABLE readiness_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL)")
+
+
+_WAITING_HERE = "('queued','delivered','processing')"  # PENDING_STATES, frozen for the migration below
+_BOXED = "NOT IN ('upstream','peer')"  # the modes of the deliveries an agency's own mailbox lists
+
+
+@migrations(name="0011_mailbox_tables")
+def _m0011(db: Database) -> None:
+    """The mailbox leaves the deliveries table for two tables of its own: new entries go to a small one
+    (``mailbox_fresh``), moved now and then in one sorted pass into the large one (``mailbox_filed``).
+
+    The partial index it replaces took each new delivery at its recipient's place: a document to 63 agencies
+    changed 63 of its pages, every one written to the WAL at every commit, even two documents per commit.  The
+    small table's pages are few and each takes many entries; the move writes each page of the large one once for
+    thousands of entries.  Triggers keep both exact as deliveries come and leave the waiting states (a waiting
+    delivery is never deleted: 0009)."""
+    for table in ("mailbox_filed", "mailbox_fresh"):
+        db.execute(f"""
+            CREATE TABLE {table} (
+                recipient TEXT NOT NULL,
+                priority INTEGER NOT NULL,
+                message_seq INTEGER NOT NULL,
+                PRIMARY KEY (recipient, priority DESC, message_seq)) WITHOUT ROWID""")
+    db.execute("INSERT INTO mailbox_filed SELECT recipient, priority, message_seq FROM deliveries "
+               f"WHERE state IN {_WAITING_HERE} AND mode {_BOXED}")
+    db.execute("DROP INDEX deliveries_mailbox")
+    db.execute(f"""
+        CREATE TRIGGER mailbox_in AFTER INSERT ON deliveries
+        WHEN NEW.state IN {_WAITING_HERE} AND NEW.mode {_BOXED}
+        BEGIN INSERT INTO mailbox_fresh VALUES (NEW.recipient, NEW.priority, NEW.message_seq); END""")
+    db.execute(f"""
+        CREATE TRIGGER mailbox_back AFTER UPDATE OF state ON deliveries
+        WHEN NEW.state IN {_WAITING_HERE} AND OLD.state NOT IN {_WAITING_HERE} AND NEW.mode {_BOXED}
+        BEGIN INSERT OR IGNORE INTO mailbox_fresh VALUES (NEW.recipient, NEW.priority, NEW.message_seq); END""")
+    db.execute(f"""
+        CREATE TRIGGER mailbox_out AFTER UPDATE OF state ON deliveries
+        WHEN OLD.state IN {_WAITING_HERE} AND NEW.state NOT IN {_WAITING_HERE} AND OLD.mode {_BOXED}
+        BEGIN
+            DELETE FROM mailbox_fresh
+            WHERE recipient = OLD.recipient AND priority = OLD.priority AND message_seq = OLD.message_seq;
+            DELETE FROM mailbox_filed
+            WHERE recipient = OLD.recipient AND priority = OLD.priority AND message_seq = OLD.message_seq;
+        END""")

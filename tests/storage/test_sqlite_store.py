@@ -271,12 +271,118 @@ def _plan_of(store: SqliteStore, call: Callable[[], object]) -> str:
 
 def test_mailbox_and_queue_depth_use_the_indexes_of_waiting_deliveries(store: SqliteStore) -> None:
     from axis.storage.base import PENDING_STATES
-    from axis.storage.sqlite import _IN_MAILBOX
-    assert _IN_MAILBOX == "state IN ({}) AND mode != 'upstream'".format(",".join(f"'{s.value}'" for s in PENDING_STATES))
+    from axis.storage.sqlite import _WAITING_HERE
+    assert _WAITING_HERE == "({})".format(",".join(f"'{s.value}'" for s in PENDING_STATES))
     put(store, message(1), message(2))
-    assert "USING INDEX deliveries_mailbox" in _plan_of(store, lambda: store.mailbox(H41, 10))
+    plan = _plan_of(store, lambda: store.mailbox(H41, 10))
+    assert "SEARCH x USING PRIMARY KEY (recipient=?)" in plan, plan
+    assert "TEMP B-TREE" not in plan  # the table's key gives the order
     assert "USING INDEX deliveries_queue" in _plan_of(store, lambda: store.queue_depths())
-    assert "TEMP B-TREE" not in _plan_of(store, lambda: store.mailbox(H41, 10))  # the index gives the order
+
+
+def _boxed_rows(store: SqliteStore) -> tuple[list[tuple], list[tuple]]:  # type: ignore[type-arg]
+    """(what the mailbox tables hold, what they must hold: every waiting delivery an agency takes itself)."""
+    held = sorted(store.conn.execute("SELECT recipient, priority, message_seq FROM mailbox_filed UNION ALL "
+                                     "SELECT recipient, priority, message_seq FROM mailbox_fresh"))
+    due = sorted(store.conn.execute("SELECT recipient, priority, message_seq FROM deliveries WHERE state IN "
+                                    "('queued','delivered','processing') AND mode NOT IN ('upstream','peer')"))
+    return held, due
+
+
+def test_the_mailbox_tables_follow_every_change_of_the_deliveries(store: SqliteStore) -> None:
+    """Random traffic, fetches, acknowledgements (a done one taken again), withdrawals, dead letters and resends,
+    with the fresh entries moved at random commits: the tables hold exactly the waiting deliveries, and each
+    mailbox lists them as the deliveries table alone orders them."""
+    import random
+
+    from axis.storage import sqlite as backend
+    rng = random.Random(11)
+    agencies = (H41, G12, "000.00.00.A01", "000.00.00.B02")
+    n = 0
+    for _ in range(120):
+        with store.transaction():
+            for _ in range(rng.randrange(1, 4)):
+                n += 1
+                mode = rng.choice(("pull", "pull", "push"))
+                store.store_message(message(n, to=tuple(rng.sample(agencies, rng.randrange(1, 4))), mode=mode,
+                                            priority=rng.randrange(5), kind=rng.choice(("edoc", "status"))))
+            for _ in range(rng.randrange(3)):
+                who, m = rng.choice(agencies), f"m{rng.randrange(1, n + 1)}"
+                action = rng.randrange(5)
+                try:
+                    with store.savepoint():  # as the service runs each, refused ones (not this agency's) change nothing
+                        if action == 0:
+                            store.mark_fetched(who, m, AT)
+                        elif action in (1, 2):
+                            store.acknowledge(who, m, rng.choice(list(AckResult)), None, AT)
+                        elif action == 3 and (d := store._delivery(who, m)) is not None and d[1] == "queued":
+                            store.take_back(m, who, State.WITHDRAWN, AT, "withdrawn")
+                        else:
+                            for job in store.due_pushes(2**62, 2):
+                                store.push_failed(job, AT, "refused", now_ns=1, next_attempt_ns=None)
+                            if rng.random() < 0.3:
+                                store.resend(None, AT, now_ns=2)
+                except AxisError:
+                    pass
+            if rng.random() < 0.2:
+                store._unfiled = backend.FILE_EVERY  # this commit moves the fresh entries
+        held, due = _boxed_rows(store)
+        assert held == due
+        for who in agencies:
+            order = [f"m{r[0]}" for r in store.conn.execute(
+                "SELECT m.seq FROM deliveries d JOIN messages m ON m.seq = d.message_seq WHERE d.recipient = ? AND "
+                "d.state IN ('queued','delivered','processing') AND d.mode NOT IN ('upstream','peer') "
+                "ORDER BY m.priority DESC, m.seq", (who,))]
+            order = [store.conn.execute("SELECT id FROM messages WHERE seq = ?", (int(m[1:]),)).fetchone()[0]
+                     for m in order]
+            assert [i.message_id for i in store.mailbox(who, 1000)] == order
+            assert [i.message_id for i in store.mailbox(who, 5)] == order[:5]
+            assert store.pending_count(who) == len(order)
+            assert store.pending_count(who, "status") == sum(i.kind == "status" for i in store.mailbox(who, 1000))
+    filed, fresh = (store.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in backend._MAILBOX_TABLES)
+    assert filed > 0 and fresh > 0  # both were read from
+
+
+def test_fresh_entries_are_moved_in_one_pass_once_enough_are_waiting(store: SqliteStore, monkeypatch) -> None:
+    from axis.storage import sqlite as backend
+    monkeypatch.setattr(backend, "FILE_EVERY", 3)
+    put(store, message(1, priority=1), message(2))
+    assert store.conn.execute("SELECT count(*) FROM mailbox_filed").fetchone()[0] == 0
+    put(store, message(3, priority=4))  # the third delivery: this commit moves all three
+    assert store.conn.execute("SELECT count(*) FROM mailbox_fresh").fetchone()[0] == 0
+    put(store, message(4, priority=1))
+    assert [i.message_id for i in store.mailbox(H41, 10)] == ["m3", "m1", "m4", "m2"]  # across both tables
+    fair = [i.message_id for i in store.mailbox(H41, 2, oldest=1)]
+    assert fair == ["m3", "m1"] and [i.message_id for i in store.mailbox(H41, 3, oldest=1)] == ["m3", "m1", "m2"]
+
+
+def test_the_migration_files_the_deliveries_already_waiting(tmp_path: Path) -> None:
+    """A database from before 0011: its waiting deliveries were in the partial index; they go to mailbox_filed."""
+    path = open_database(tmp_path)
+    store = SqliteStore(path)
+    put(store, message(1), message(2, to=(G12, H41), priority=3), message(3, mode="push"))
+    with store.transaction():
+        store.acknowledge(H41, "m1", AckResult.DONE, None, AT)
+    conn = store.conn
+    for trigger in ("mailbox_in", "mailbox_back", "mailbox_out"):
+        conn.execute(f"DROP TRIGGER {trigger}")
+    conn.execute("DROP TABLE mailbox_filed")
+    conn.execute("DROP TABLE mailbox_fresh")
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name = '0011_mailbox_tables'")
+    conn.execute("CREATE INDEX deliveries_mailbox ON deliveries(recipient, priority DESC, message_seq) "
+                 "WHERE state IN ('queued','delivered','processing') AND mode != 'upstream'")
+    conn.commit()
+    store.close()
+    open_database(tmp_path)
+    store = SqliteStore(path)
+    try:
+        assert store.conn.execute("SELECT count(*) FROM mailbox_fresh").fetchone()[0] == 0
+        held, due = _boxed_rows(store)
+        assert held == due and len(held) == 3  # m2 for two agencies, m3 for H41; not the acknowledged m1
+        assert [i.message_id for i in store.mailbox(H41, 10)] == ["m2", "m3"]
+        assert store.conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'deliveries_mailbox'").fetchone()[0] == 0
+    finally:
+        store.close()
 
 
 def test_a_flood_of_urgent_packages_does_not_starve_the_mailbox(store: SqliteStore) -> None:
