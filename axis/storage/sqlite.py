@@ -761,12 +761,14 @@ class SqliteStore:
             return self._peer_mailbox(
                 f"SELECT {_MAILBOX_COLUMNS}, d.message_seq FROM deliveries d JOIN messages m ON m.seq = d.message_seq "
                 f"WHERE {where}", (param,) if kind is None else (param, kind), limit)
-        urgent = self._boxed(recipient, kind, "", (), limit)
-        if len(urgent) < limit or oldest <= 0:
-            return [_mailbox_item(r) for r in urgent]
-        # The oldest of each priority through the tables' order, then the oldest of those.
-        old = sorted((r for p in range(PRIORITY_LEVELS) for r in self._boxed(recipient, kind, " AND x.priority = ?",
-                                                                              (p,), oldest)), key=lambda r: r[-1])
+        with self._snapshot():
+            urgent = self._boxed(recipient, kind, "", (), limit)
+            if len(urgent) < limit or oldest <= 0:
+                return [_mailbox_item(r) for r in urgent]
+            # The oldest of each priority through the tables' order, then the oldest of those.
+            old = sorted((r for p in range(PRIORITY_LEVELS)
+                          for r in self._boxed(recipient, kind, " AND x.priority = ?", (p,), oldest)),
+                         key=lambda r: r[-1])
         picked = _with_oldest(urgent, old, limit, oldest, key=lambda r: r[-1])
         return [_mailbox_item(r) for r in sorted(picked, key=lambda r: (-r[5], r[-1]))]
 
@@ -806,12 +808,24 @@ class SqliteStore:
             params: tuple[object, ...] = (param,) if kind is None else (param, kind)
             return int(self.conn.execute(f"SELECT count(DISTINCT d.message_seq) FROM deliveries d JOIN messages m "
                                          f"ON m.seq = d.message_seq WHERE {where}", params).fetchone()[0])
-        if kind is None:
-            return sum(int(self.conn.execute(f"SELECT count(*) FROM {table} WHERE recipient = ?",
-                                             (recipient,)).fetchone()[0]) for table in _MAILBOX_TABLES)
-        return sum(int(self.conn.execute(f"SELECT count(*) FROM {table} x JOIN messages m ON m.seq = x.message_seq "
-                                         "WHERE x.recipient = ? AND m.kind = ?", (recipient, kind)).fetchone()[0])
-                   for table in _MAILBOX_TABLES)
+        join, where, params = ("", "", (recipient,)) if kind is None else (
+            " x JOIN messages m ON m.seq = x.message_seq", " AND m.kind = ?", (recipient, kind))
+        with self._snapshot():
+            return sum(int(self.conn.execute(f"SELECT count(*) FROM {table}{join} WHERE recipient = ?{where}",
+                                             params).fetchone()[0]) for table in _MAILBOX_TABLES)
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """Several reads from one state of the database: a mailbox is read from both its tables, and a commit
+        between the two reads could move entries from the one not yet read to the one already read."""
+        if self.conn.in_transaction:  # the writer's own transaction
+            yield
+            return
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
 
     def fetch(self, recipient: str, message_id: str) -> tuple[MailboxItem, bytes] | None:
         where, param = _owner_any_state(recipient)

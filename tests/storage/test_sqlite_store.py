@@ -630,3 +630,36 @@ def test_a_checkpoint_a_reader_holds_up_says_so(tmp_path: Path) -> None:
     finally:
         reader.close()
     checkpoint(path)  # nothing holds it now
+
+
+def test_a_mailbox_is_read_from_one_state_of_both_tables(tmp_path: Path, monkeypatch) -> None:
+    """A commit that moves the fresh entries between the reads of the two tables hides nothing from the reader."""
+    from axis.storage import sqlite as backend
+    path = open_database(tmp_path)
+    writer, reader = SqliteStore(path), SqliteStore(path, readonly=True)
+    put(writer, message(1), message(2, priority=2))
+
+    class Between:  # the reader's connection, with the writer's move committed after its first table's read
+        def __init__(self, conn: sqlite3.Connection) -> None:
+            self.conn, self.moved = conn, False
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.conn, name)
+
+        def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+            cursor = self.conn.execute(sql, *args)
+            if "FROM mailbox_filed" in sql and not self.moved:
+                self.moved = True
+                monkeypatch.setattr(backend, "FILE_EVERY", 0)
+                put(writer, message(3))  # this commit moves m1, m2 and m3 into mailbox_filed
+                assert writer.conn.execute("SELECT count(*) FROM mailbox_fresh").fetchone()[0] == 0
+            return cursor
+
+    try:
+        reader.conn = Between(reader.conn)  # type: ignore[assignment]
+        assert [i.message_id for i in reader.mailbox(H41, 10)] == ["m2", "m1"]  # as it was when the read began
+        assert reader.conn.moved and [i.message_id for i in reader.mailbox(H41, 10)] == ["m2", "m1", "m3"]
+        assert reader.pending_count(H41) == 3
+    finally:
+        reader.close()
+        writer.close()
