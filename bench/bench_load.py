@@ -55,10 +55,10 @@ What it does:
 Notes for reading the figures: a closed-loop phase has ``--max-rate`` x its length packages
 pre-built; a daemon faster than that ends the phase early, which the report says (the rate is
 still right).  The 63-recipient document is about 12 KB against 4.8 KB (its 63 ``To``
-elements), so the fan-out ratio includes reading a bigger package.  In ``fanout_63r`` and ``cost_63r`` each of the
-63 recipients lands on its own page of the mailbox index, 63 pages written per package however
-the writes are grouped: the worst case.  In ``fanout_63`` a group of packages shares those 63
-pages.  Both costs are judged against the target; the capacity ratios are reported.  When the daemon cannot
+elements), so the fan-out ratio includes reading a bigger package.  In ``fanout_63r`` and ``cost_63r`` the 63
+recipients are scattered over the mailbox's large table (``mailbox_filed``), whose pages each
+move of the fresh entries writes once: the worst case.  In ``fanout_63`` they are the same 63
+pages every time.  Both costs are judged against the target; the capacity ratios are reported.  When the daemon cannot
 sustain the offered ``--rate``, requests wait in the generator and the latency grows with the
 length of the phase: the report says so; try a lower ``--rate`` to see the latency below
 saturation.  The cost phases are judged only if each kind sustained the offered rate.
@@ -180,7 +180,7 @@ def make_plan(args: argparse.Namespace, senders: list[str], recipients: list[str
     counter = 0
 
     # The 63-recipient documents of fanout_63 all go to the same agencies (a ministry's circular to the 63
-    # provinces); those of fanout_63r to 63 drawn anew each time, the worst case for the mailbox index.
+    # provinces); those of fanout_63r to 63 drawn anew each time, the worst case for the mailbox.
     fixed = tuple(c for c in recipients if c not in set(senders))[:FANOUT]
 
     def job(phase: str, i: int, n_to: int, probe: str | None = None, same: bool = False) -> Job:

@@ -7,6 +7,7 @@ something, as during bench/bench_load.py).  Prints thread CPU ms per package (an
 includes the fsyncs), so two versions of the insert path can be compared back to back.
 
     .venv/bin/python bench/profile_store.py [--batch 24] [--groups 40] [--preload 8000]
+    .venv/bin/python bench/profile_store.py --sync-apart --moves 1500   # the commits that move mailbox entries
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_load import FANOUT, agency_codes  # noqa: E402
 
 from axis import business  # noqa: E402
+from axis.storage import sqlite  # noqa: E402
 from axis.storage.base import NewDelivery, NewMessage  # noqa: E402
 from axis.storage.sqlite import SqliteStore, open_database  # noqa: E402
 from axis.vntime import iso  # noqa: E402
@@ -65,6 +67,29 @@ def run(store: SqliteStore, maker: Maker, n_to: int, batch: int, groups: int) ->
     return (time.thread_time() - cpu) * 1000 / n, (time.perf_counter() - wall) * 1000 / n
 
 
+def moves(store: SqliteStore, maker: Maker, groups: int) -> None:
+    """Commit times of groups of two 63-recipient packages (as the daemon commits them under a fan-out load), those
+    whose commit moves the fresh mailbox entries into the large table apart."""
+    plain: list[float] = []
+    moving: list[float] = []
+    for _ in range(groups):
+        msgs = [maker.message(FANOUT) for _ in range(2)]
+        will_move = store._unfiled + len(msgs) * FANOUT >= sqlite.FILE_EVERY
+        t = time.perf_counter()
+        with store.transaction():
+            for msg in msgs:
+                with store.savepoint():
+                    business.store(store, msg, AXIS)
+        (moving if will_move else plain).append(time.perf_counter() - t)
+        store.make_durable()
+    plain.sort()
+    moving.sort()
+    filed = store.conn.execute("SELECT count(*) FROM mailbox_filed").fetchone()[0]
+    print(f"{filed} entries filed; a commit of 2x{FANOUT}: median {plain[len(plain) // 2] * 1000:.1f} ms; "
+          f"one that moves the fresh entries ({len(moving)} of them): median {moving[len(moving) // 2] * 1000:.1f} ms, "
+          f"max {moving[-1] * 1000:.1f} ms")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=24)
@@ -72,6 +97,8 @@ def main() -> int:
     parser.add_argument("--preload", type=int, default=8000)
     parser.add_argument("--dir", type=Path, default=None)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--moves", type=int, default=0, help="instead: this many groups of two 63-recipient "
+                        "packages, and how long the commits that move the fresh mailbox entries take")
     parser.add_argument("--sync-apart", action="store_true", help="the daemon's writer: COMMIT without its fsync, "
                         "then make_durable() (timed here on the same thread)")
     args = parser.parse_args()
@@ -83,6 +110,10 @@ def main() -> int:
             with store.transaction():
                 for _ in range(200):
                     business.store(store, maker.message(1), AXIS)
+        if args.moves:
+            moves(store, maker, args.moves)
+            store.close()
+            return 0
         print(f"{'round':<6} {'1: CPU ms':>10} {'wall':>8} {f'{FANOUT}: CPU ms':>12} {'wall':>8} {'ratio':>6}")
         for r in range(args.rounds):
             one = run(store, maker, 1, args.batch, args.groups)
