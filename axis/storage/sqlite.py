@@ -1110,7 +1110,6 @@ def _m0010(db: Database) -> None:
     db.execute("CREATE TABLE readiness_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL)")
 
 
-_WAITING_HERE = "('queued','delivered','processing')"  # PENDING_STATES, frozen for the migration below
 _BOXED = "NOT IN ('upstream','peer')"  # the modes of the deliveries an agency's own mailbox lists
 
 
@@ -1132,19 +1131,19 @@ def _m0011(db: Database) -> None:
                 message_seq INTEGER NOT NULL,
                 PRIMARY KEY (recipient, priority DESC, message_seq)) WITHOUT ROWID""")
     db.execute("INSERT INTO mailbox_filed SELECT recipient, priority, message_seq FROM deliveries "
-               f"WHERE state IN {_WAITING_HERE} AND mode {_BOXED}")
+               f"WHERE state IN {_WAITING} AND mode {_BOXED}")
     db.execute("DROP INDEX deliveries_mailbox")
     db.execute(f"""
         CREATE TRIGGER mailbox_in AFTER INSERT ON deliveries
-        WHEN NEW.state IN {_WAITING_HERE} AND NEW.mode {_BOXED}
+        WHEN NEW.state IN {_WAITING} AND NEW.mode {_BOXED}
         BEGIN INSERT INTO mailbox_fresh VALUES (NEW.recipient, NEW.priority, NEW.message_seq); END""")
     db.execute(f"""
         CREATE TRIGGER mailbox_back AFTER UPDATE OF state ON deliveries
-        WHEN NEW.state IN {_WAITING_HERE} AND OLD.state NOT IN {_WAITING_HERE} AND NEW.mode {_BOXED}
+        WHEN NEW.state IN {_WAITING} AND OLD.state NOT IN {_WAITING} AND NEW.mode {_BOXED}
         BEGIN INSERT OR IGNORE INTO mailbox_fresh VALUES (NEW.recipient, NEW.priority, NEW.message_seq); END""")
     db.execute(f"""
         CREATE TRIGGER mailbox_out AFTER UPDATE OF state ON deliveries
-        WHEN OLD.state IN {_WAITING_HERE} AND NEW.state NOT IN {_WAITING_HERE} AND OLD.mode {_BOXED}
+        WHEN OLD.state IN {_WAITING} AND NEW.state NOT IN {_WAITING} AND OLD.mode {_BOXED}
         BEGIN
             DELETE FROM mailbox_fresh
             WHERE recipient = OLD.recipient AND priority = OLD.priority AND message_seq = OLD.message_seq;

@@ -271,8 +271,8 @@ def _plan_of(store: SqliteStore, call: Callable[[], object]) -> str:
 
 def test_mailbox_and_queue_depth_use_the_indexes_of_waiting_deliveries(store: SqliteStore) -> None:
     from axis.storage.base import PENDING_STATES
-    from axis.storage.sqlite import _WAITING_HERE
-    assert _WAITING_HERE == "({})".format(",".join(f"'{s.value}'" for s in PENDING_STATES))
+    from axis.storage.sqlite import _WAITING
+    assert _WAITING == "({})".format(",".join(f"'{s.value}'" for s in PENDING_STATES))
     put(store, message(1), message(2))
     plan = _plan_of(store, lambda: store.mailbox(H41, 10))
     assert "SEARCH x USING PRIMARY KEY (recipient=?)" in plan, plan
