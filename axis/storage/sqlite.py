@@ -281,11 +281,15 @@ def _not_before(at: str, last: str | None) -> str:
     return last if last is not None and last > at else at
 
 
-def _owner(owner: str) -> tuple[str, str]:
-    """(condition, parameter) of the deliveries the lower axis of a pull route (``route:NAME``) takes: every one held
-    for it.  The condition contains its partial index's own.  An agency's own are in the mailbox tables (0011)."""
+def _peer_where(owner: str, kind: str | None) -> tuple[str, tuple[object, ...]]:
+    """(condition, parameters) of the deliveries the lower axis of a pull route (``route:NAME``) takes, of ``kind``
+    when given: every one held for it.  The condition contains its partial index's own.  An agency's own are in the
+    mailbox tables (0011)."""
     assert owner.startswith(ROUTE_KEY)
-    return f"d.target = ? AND {_FOR_PEER}", owner[len(ROUTE_KEY):]
+    route = owner[len(ROUTE_KEY):]
+    if kind is None:
+        return f"d.target = ? AND {_FOR_PEER}", (route,)
+    return f"d.target = ? AND {_FOR_PEER} AND m.kind = ?", (route, kind)
 
 
 # An agency's mailbox (migration 0011): its entries not yet moved, and those moved into the large table.
@@ -756,11 +760,10 @@ class SqliteStore:
         ``oldest`` of the places go to the oldest ones whatever their priority (nothing starves).  For a pull
         route's axis (``route:NAME``) each package is listed once, however many of its recipients are behind it."""
         if recipient.startswith(ROUTE_KEY):
-            owned, param = _owner(recipient)
-            where = owned + (" AND m.kind = ?" if kind is not None else "")
+            where, params = _peer_where(recipient, kind)
             return self._peer_mailbox(
                 f"SELECT {_MAILBOX_COLUMNS}, d.message_seq FROM deliveries d JOIN messages m ON m.seq = d.message_seq "
-                f"WHERE {where}", (param,) if kind is None else (param, kind), limit)
+                f"WHERE {where}", params, limit)
         with self._snapshot():
             urgent = self._boxed(recipient, kind, "", (), limit)
             if len(urgent) < limit or oldest <= 0:
@@ -803,9 +806,7 @@ class SqliteStore:
     def pending_count(self, recipient: str, kind: str | None = None) -> int:
         """How many packages wait in ``recipient``'s mailbox."""
         if recipient.startswith(ROUTE_KEY):
-            owned, param = _owner(recipient)
-            where = owned + (" AND m.kind = ?" if kind is not None else "")
-            params: tuple[object, ...] = (param,) if kind is None else (param, kind)
+            where, params = _peer_where(recipient, kind)
             return int(self.conn.execute(f"SELECT count(DISTINCT d.message_seq) FROM deliveries d JOIN messages m "
                                          f"ON m.seq = d.message_seq WHERE {where}", params).fetchone()[0])
         join, where, params = ("", "", (recipient,)) if kind is None else (
