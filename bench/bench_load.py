@@ -727,7 +727,8 @@ async def run_phases(args: argparse.Namespace, axisd: BenchAxisd, requests: dict
     rate = args.fanout_rate or round(COST_SHARE * min(phases[FAN_SAME]["accepted_per_s"],
                                                       phases[FAN_RANDOM]["accepted_per_s"]), 1)
     per_slice = max(1, round(rate * FAN_SLICE))
-    cost = {name: (Phase(COST_OF[name], pid), name, len(requests[name]) - phases[name]["sent"]) for name in fan}
+    # Each kind goes on from the first package its closed loop did not send: one sent again would be a duplicate.
+    cost = {name: (Phase(COST_OF[name], pid), name, phases[name]["sent"]) for name in fan}
     for _ in range(slices):
         for phase, name, first in cost.values():
             batch = requests[name][first:first + per_slice]
