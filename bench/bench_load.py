@@ -208,8 +208,11 @@ def make_plan(args: argparse.Namespace, senders: list[str], recipients: list[str
     every = max(1, round(args.rate / PROBES_PER_SECOND))
     plan.phases["rate"] = [job("rate", i, 1, probes[(i // every) % len(probes)] if i % every == every // 2 else None)
                            for i in range(n_rate)]
-    plan.phases[FAN_ONE] = [job("fan1", i, 1) for i in range(int(args.fanout_seconds * args.max_rate))]
+    # Each kind's cost phase goes on where its closed loop stopped, at most at COST_SHARE of the 63-recipient rate,
+    # which its own pool bounds: enough for both, the one-recipient pool taking the cost phase's share on top.
     many = int(args.fanout_seconds * args.max_rate * 0.75)
+    cost = int(args.fanout_seconds * args.fanout_rate) if args.fanout_rate else int(many * COST_SHARE)
+    plan.phases[FAN_ONE] = [job("fan1", i, 1) for i in range(int(args.fanout_seconds * args.max_rate) + cost)]
     plan.phases[FAN_SAME] = [job("fan63", i, FANOUT, same=True) for i in range(many)]
     plan.phases[FAN_RANDOM] = [job("fan63r", i, FANOUT) for i in range(many)]
     return plan
@@ -823,7 +826,8 @@ def summary(r: dict[str, Any]) -> str:
         f"{fmt(r['memory']['generator_vmhwm_mib'], ' MiB')} (holds every pre-built request)",
         f"  cross-check: {r['cross_check']['accepted_counted_here']} accepted counted here, axisd says "
         f"{fmt(r['cross_check']['axis_packages_accepted_total'])}; signatures of the answers sampled: "
-        f"{dict(sum((Counter(p['signature_classes_sampled']) for p in ph.values()), Counter()))}",
+        f"{dict(sum((Counter(p['signature_classes_sampled']) for p in ph.values()), Counter()))}; answered as "
+        f"duplicates {sum(p['duplicates'] for p in ph.values())} (every package is new: more than 0 is a bench bug)",
         f"  axisd log: {r['axisd_log']['lines_by_level']}",
         "",
         "  targets:",
